@@ -1,0 +1,225 @@
+"""Questions about order that several rules ask of a trace, and where a statement can move."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Sequence
+
+import libcst as cst
+
+from . import ScriptModel
+from .bindings import Obj, overlaps
+from .trace import Arm, Container, Event, Inline, Located, assigned_names, located
+
+# Uses of an optimizer that a later move invalidates (OPT101).
+USE_KINDS = frozenset({"step", "zero_grad", "load_state", "pass", "call", "return", "store"})
+
+
+def common_prefix(a: tuple[Container, ...], b: tuple[Container, ...]) -> tuple[Container, ...]:
+    n = 0
+    for x, y in zip(a, b):
+        if x is not y:
+            break
+        n += 1
+    return a[:n]
+
+
+def site(loc: Located, level: tuple[Container, ...]) -> cst.CSTNode:
+    """Where ``loc`` shows at the code level of ``level``: the call into a same-file function
+    that leads to it, or the event's own node when it is written there."""
+    for container in loc.path[len(level):]:
+        if isinstance(container, Inline):
+            return container.call
+    return loc.event.node
+
+
+def through_call(loc: Located, level: tuple[Container, ...]) -> bool:
+    return any(isinstance(c, Inline) for c in loc.path[len(level):])
+
+
+def crosses_unordered(later: Located, earlier: Located) -> bool:
+    """True when ``later`` sits in a block (another method) whose order after ``earlier`` is unknown."""
+    shared = common_prefix(later.path, earlier.path)
+    return any(isinstance(c, Arm) and c.unordered for c in later.path[len(shared):])
+
+
+def touches(loc: Located, objs: Iterable[Obj]) -> bool:
+    targets = tuple(objs)
+    return any(overlaps(o, t) for o in loc.event.objs for t in targets)
+
+
+def managed(events: Sequence[Located], objs: Iterable[Obj]) -> bool:
+    """A framework (``accelerator.prepare``, ``deepspeed.initialize``) took charge of these objects."""
+    targets = tuple(objs)
+    return any(loc.event.kind == "managed" and touches(loc, targets) for loc in events)
+
+
+@dataclass(frozen=True)
+class MovePlan:
+    """Moving ``statement`` (and ``companions``) after ``anchor``, all in one block."""
+
+    statement: cst.BaseStatement
+    anchor: cst.BaseStatement
+    between: tuple[cst.BaseStatement, ...]  # the statements strictly between, in order
+
+
+def simple_statement(model: ScriptModel, node: cst.CSTNode) -> cst.SimpleStatementLine | None:
+    """The one-statement line that holds ``node``, or None (``a; b`` lines are not moved)."""
+    stmt = model.statement_of(node)
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+        return stmt
+    return None
+
+
+def plan_move_after(
+    model: ScriptModel, statement: cst.BaseStatement, target: cst.CSTNode, check_names: bool = True
+) -> MovePlan | None:
+    """Plan to move ``statement`` after the later statement of its own block that holds ``target``.
+    With ``check_names``, refuse when a name it binds is read on the way (the caller checks
+    itself when more statements travel together)."""
+    holder = model.body_of(statement)
+    if holder is None:
+        return None
+    block, body = holder
+    anchor = model.enclosing_in_block(target, block)
+    if anchor is None:
+        return None
+    index = {id(s): i for i, s in enumerate(body)}
+    i, j = index.get(id(statement)), index.get(id(anchor))
+    if i is None or j is None or j <= i:
+        return None
+    plan = MovePlan(statement, anchor, tuple(body[i + 1 : j]))
+    if check_names and breaks_dependencies(model, [statement], [*plan.between, anchor]):
+        return None
+    return plan
+
+
+def breaks_dependencies(model: ScriptModel, moved: Iterable[cst.CSTNode], passed: Iterable[cst.CSTNode]) -> bool:
+    """Moving ``moved`` below ``passed`` would leave a name they bind unbound where it is read."""
+    bound = set()
+    for stmt in moved:
+        bound |= assigned_names(stmt)
+    return bool(bound) and mentions(model, passed, bound)
+
+
+def statements_holding(model: ScriptModel, locs: Iterable[Located], block: cst.CSTNode) -> dict[int, list[Located]]:
+    """Group events by the statement of ``block`` that holds them (directly or via a call)."""
+    out: dict[int, list[Located]] = {}
+    for loc in locs:
+        nodes = [loc.event.node] + [c.call for c in loc.path if isinstance(c, Inline)]
+        for node in nodes:
+            stmt = model.enclosing_in_block(node, block)
+            if stmt is not None:
+                out.setdefault(id(stmt), []).append(loc)
+                break
+    return out
+
+
+def mentions(model: ScriptModel, statements: Iterable[cst.CSTNode], names: Iterable[str]) -> bool:
+    patterns = [re.compile(r"(?<![\w.])" + re.escape(n) + r"\b") for n in names if n]
+    return any(p.search(model.code(s)) for s in statements for p in patterns)
+
+
+_EXIT_TYPES = (cst.Continue, cst.Break, cst.Return, cst.Raise)
+
+
+def has_early_exit(statements: Iterable[cst.CSTNode]) -> bool:
+    """``continue``/``break``/``return``/``raise`` that leaves the block (not inside a nested loop/def)."""
+
+    class _V(cst.CSTVisitor):
+        found = False
+        depth = 0
+
+        def visit_For(self, node: cst.For) -> None:
+            self.depth += 1
+
+        def leave_For(self, node: cst.For) -> None:
+            self.depth -= 1
+
+        def visit_While(self, node: cst.While) -> None:
+            self.depth += 1
+
+        def leave_While(self, node: cst.While) -> None:
+            self.depth -= 1
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False
+
+        def visit_Lambda(self, node: cst.Lambda) -> bool:
+            return False
+
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if isinstance(node, (cst.Return, cst.Raise)) or (isinstance(node, (cst.Continue, cst.Break)) and self.depth == 0):
+                self.found = True
+            return super().on_visit(node)
+
+    visitor = _V()
+    for stmt in statements:
+        stmt.visit(visitor)
+    return visitor.found
+
+
+def target_label(model: ScriptModel, statement: cst.CSTNode | None) -> str | None:
+    """``optimizer`` for ``optimizer = torch.optim.SGD(...)``."""
+    if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
+        small = statement.body[0]
+        if isinstance(small, cst.Assign) and len(small.targets) == 1:
+            return model.code(small.targets[0].target)
+        if isinstance(small, cst.AnnAssign):
+            return model.code(small.target)
+    return None
+
+
+def short(text: str, limit: int = 48) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def receiver_label(model: ScriptModel, event: Event) -> str:
+    """How the source names the object an event acts on: ``optimizer`` in ``optimizer.step()``
+    and in ``scaler.step(optimizer)``."""
+    node = event.node
+    if isinstance(node, cst.Call):
+        if (event.via_scaler or event.method == "optimizer_step") and node.args:
+            return short(model.code(node.args[0].value))
+        if isinstance(node.func, cst.Attribute):
+            return short(model.code(node.func.value))
+    return "the optimizer"
+
+
+def exclusive(a: Located, b: Located) -> bool:
+    """The two events sit in different arms of one branch: at most one of them runs."""
+    shared = common_prefix(a.path, b.path)
+    rest_a, rest_b = a.path[len(shared):], b.path[len(shared):]
+    if not rest_a or not rest_b:
+        return False
+    x, y = rest_a[0], rest_b[0]
+    return isinstance(x, Arm) and isinstance(y, Arm) and x.group == y.group and x.group != 0
+
+
+_DTYPE_WORDS = ("float", "half", "double", "bfloat16", "dtype", "int8")
+
+
+def is_cast(model: ScriptModel, event: Event) -> bool:
+    """A move that changes the parameters' dtype (``.double()``, ``.to(torch.float64)``)."""
+    if event.variant == "cast":
+        return True
+    if event.method == "to" and isinstance(event.node, cst.Call):
+        return any(word in model.code(arg) for arg in event.node.args for word in _DTYPE_WORDS)
+    return False
+
+
+def placed_optimizer_events(
+    model: ScriptModel, kinds: frozenset[str]
+) -> Iterator[tuple[list[Located], Located, Obj]]:
+    """Events of ``kinds`` on optimizers built over known modules that no framework manages,
+    with the whole event list of their trace: the starting point of the placement rules."""
+    for root in model.roots:
+        events = located(root.body)
+        for loc in events:
+            if loc.event.kind not in kinds:
+                continue
+            for opt in loc.event.objs:
+                if opt.kind == "optimizer" and opt.modules and not managed(events, {opt, *opt.modules}):
+                    yield events, loc, opt

@@ -1,0 +1,325 @@
+"""Command line: find files, call the engine, present results, write fixes, choose the exit code."""
+
+from __future__ import annotations
+
+import difflib
+import io
+import os
+import sys
+import tempfile
+import tokenize
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import click
+
+from . import __version__
+from .config import ConfigError, Settings, find_pyproject, load_settings
+from .docgen import rule_markdown
+from .engine import Diagnostic, SourceError, fix_source, lint_source
+from .registry import all_rules, rule_by_code
+from .render import json_report, statistics, summary, text_diagnostic
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+SKIP_DIRS = frozenset(
+    {
+        ".git", ".hg", ".svn", ".bzr", "__pycache__", ".venv", "venv", ".env", "env", ".tox", ".nox",
+        ".mypy_cache", ".pytest_cache", ".ruff_cache", ".optimlint_cache", "build", "dist",
+        "node_modules", ".eggs", "site-packages", ".ipynb_checkpoints", "__pypackages__",
+    }
+)
+
+
+class DefaultGroup(click.Group):
+    """``optimlint train.py`` means ``optimlint check train.py``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h", "--version")):
+            args = ["check", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="optimlint")
+def cli() -> None:
+    """optimlint: finds the torch.optim and lr_scheduler bugs that make training silently wrong.
+
+    Run `optimlint PATH...` (same as `optimlint check PATH...`) to lint files and directories.
+    """
+
+
+@dataclass
+class Outcome:
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    errors: int = 0
+    fixed: int = 0
+    changed_files: int = 0
+
+
+def iter_python_files(paths: Sequence[str], settings: Settings) -> Iterator[Path]:
+    seen: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for found in _walk(path, settings):
+                key = found.resolve() if found.exists() else found
+                if key not in seen:
+                    seen.add(key)
+                    yield found
+        else:
+            # Files named on the command line are always linted, even if missing (reported then).
+            yield path
+
+
+def _walk(root: Path, settings: Settings) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        kept = []
+        for d in sorted(dirnames):
+            full = Path(dirpath) / d
+            if d in SKIP_DIRS or (full / "pyvenv.cfg").exists() or settings.is_excluded(str(full)):
+                continue
+            kept.append(d)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            full = Path(dirpath) / name
+            if name.endswith(".py") and not settings.is_excluded(str(full)):
+                yield full
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Text and encoding of a Python source file (coding cookie and BOM honoured)."""
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    text = data.decode(encoding)
+    if encoding == "utf-8-sig" and text.startswith("\ufeff"):
+        text = text[1:]
+    return text, encoding
+
+
+def write_atomic(path: Path, text: str, encoding: str) -> None:
+    data = text.encode(encoding)
+    mode = path.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".optimlint")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _error(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _process_text(
+    text: str, display: str, settings: Settings, fix: bool, diff: bool, unsafe: bool, outcome: Outcome
+) -> str | None:
+    """Lint (and maybe fix) one file's text; returns the fixed text when it changed."""
+    if fix or diff:
+        result = fix_source(text, display, settings, unsafe_fixes=unsafe)
+        outcome.diagnostics.extend(result.remaining)
+        if result.changed:
+            outcome.fixed += len(result.fixed)
+            if diff:
+                # With --diff nothing is written: the fixable diagnostics still count as findings.
+                outcome.diagnostics.extend(result.fixed)
+            return result.source
+        return None
+    outcome.diagnostics.extend(lint_source(text, display, settings))
+    return None
+
+
+def _run_file(path: Path, settings: Settings, fix: bool, diff: bool, unsafe: bool, outcome: Outcome) -> dict[str, list[str]]:
+    display = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        _error(f"{display}: error: cannot read file: {exc.strerror or exc}")
+        outcome.errors += 1
+        return {}
+    try:
+        text, encoding = decode(data)
+    except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
+        _error(f"{display}:1:1: error: cannot decode file: {exc}")
+        outcome.errors += 1
+        return {}
+    try:
+        fixed = _process_text(text, display, settings, fix, diff, unsafe, outcome)
+    except SourceError as exc:
+        _error(f"{exc.path}:{exc.line}:{exc.column}: syntax error: {exc.message}")
+        outcome.errors += 1
+        return {}
+    except Exception as exc:  # noqa: BLE001 - one broken file must not stop the others
+        _error(f"{display}: internal error: {type(exc).__name__}: {exc} (please report this)")
+        outcome.errors += 1
+        return {}
+    if fixed is None:
+        return {display: text.splitlines()}
+    if diff:
+        lines = difflib.unified_diff(
+            text.splitlines(keepends=True), fixed.splitlines(keepends=True), f"a/{display}", f"b/{display}"
+        )
+        click.echo("".join(lines), nl=False)
+        outcome.changed_files += 1
+        return {display: text.splitlines()}
+    try:
+        write_atomic(path, fixed, encoding)
+    except OSError as exc:
+        _error(f"{display}: error: cannot write fixed file: {exc.strerror or exc}")
+        outcome.errors += 1
+        return {display: text.splitlines()}
+    outcome.changed_files += 1
+    return {display: fixed.splitlines()}
+
+
+def _settings(config: str | None, isolated: bool) -> Settings:
+    if isolated:
+        return Settings()
+    if config is not None:
+        return load_settings(Path(config))
+    return load_settings(find_pyproject(Path.cwd()))
+
+
+def _codes(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(c.strip().upper() for c in value.split(",") if c.strip())
+
+
+@cli.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@click.option("--fix", is_flag=True, help="Apply safe fixes in place.")
+@click.option("--unsafe-fixes/--no-unsafe-fixes", "unsafe_fixes", default=None,
+              help="Also apply fixes that change behaviour beyond the bug (default: from config, else off).")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff instead of writing them.")
+@click.option("--select", help="Comma-separated codes or prefixes to enable (replaces the config's `select`).")
+@click.option("--extend-select", help="Codes or prefixes to enable on top of `select`.")
+@click.option("--ignore", help="Comma-separated codes or prefixes to disable (added to the config's `ignore`).")
+@click.option("--format", "output_format", type=click.Choice(["text", "concise", "json"]), default="text",
+              show_default=True, help="Output format.")
+@click.option("--statistics", "show_statistics", is_flag=True, help="Print the number of findings per rule.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings remain (errors still exit 2).")
+@click.option("--stdin-filename", help="The path to report for source read from `-`.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False), help="A pyproject.toml to read.")
+@click.option("--isolated", is_flag=True, help="Ignore all configuration files.")
+def check(
+    paths: tuple[str, ...],
+    fix: bool,
+    unsafe_fixes: bool | None,
+    diff: bool,
+    select: str | None,
+    extend_select: str | None,
+    ignore: str | None,
+    output_format: str,
+    show_statistics: bool,
+    exit_zero: bool,
+    stdin_filename: str | None,
+    config: str | None,
+    isolated: bool,
+) -> int:
+    """Lint PATHS (files or directories; `-` reads standard input)."""
+    settings = _settings(config, isolated)
+    extra_ignore = _codes(ignore) or ()
+    extra_select = _codes(extend_select) or ()
+    settings = settings.with_overrides(
+        select=_codes(select),
+        extend_select=(settings.extend_select + extra_select) if extra_select else None,
+        ignore=(settings.ignore + extra_ignore) if extra_ignore else None,
+        unsafe_fixes=unsafe_fixes,
+    )
+    unknown = [c for c in (_codes(select) or ()) + (_codes(ignore) or ()) + (_codes(extend_select) or ())
+               if c != "ALL" and not any(r.code.startswith(c) for r in all_rules())]
+    if unknown:
+        raise click.UsageError(f"unknown rule code or prefix: {', '.join(unknown)}")
+    outcome = Outcome()
+    sources: dict[str, list[str]] = {}
+    targets = list(paths) or ["."]
+    if "-" in targets:
+        display = stdin_filename or "-"
+        text = sys.stdin.read()
+        try:
+            fixed = _process_text(text, display, settings, fix, diff, settings.unsafe_fixes, outcome)
+        except SourceError as exc:
+            _error(f"{exc.path}:{exc.line}:{exc.column}: syntax error: {exc.message}")
+            outcome.errors += 1
+            fixed = None
+        if fix and not diff:
+            click.echo(fixed if fixed is not None else text, nl=False)
+        elif diff and fixed is not None:
+            click.echo("".join(difflib.unified_diff(text.splitlines(True), fixed.splitlines(True),
+                                                    f"a/{display}", f"b/{display}")), nl=False)
+        sources[display] = (fixed if fixed is not None and fix else text).splitlines()
+        targets = [t for t in targets if t != "-"]
+    for path in iter_python_files(targets, settings):
+        sources.update(_run_file(path, settings, fix, diff, settings.unsafe_fixes, outcome))
+
+    # With `--fix` on standard input the fixed code owns stdout; the report goes to stderr.
+    to_stderr = "-" in paths and fix and not diff
+    _report(outcome, sources, output_format, show_statistics, settings.unsafe_fixes, to_stderr, diff)
+    if outcome.errors:
+        return EXIT_ERROR
+    if exit_zero:
+        return EXIT_CLEAN
+    if outcome.diagnostics or (outcome.changed_files and (fix or diff)):
+        return EXIT_FINDINGS
+    return EXIT_CLEAN
+
+
+def _report(outcome: Outcome, sources: dict[str, list[str]], fmt: str, show_statistics: bool,
+            unsafe: bool, to_stderr: bool, diff: bool) -> None:
+    diagnostics = sorted(outcome.diagnostics, key=lambda d: (d.path, d.line, d.column, d.code))
+    if fmt == "json":
+        click.echo(json_report(diagnostics), err=to_stderr)
+        return
+    if diff:
+        return
+    for diag in diagnostics:
+        if fmt == "concise":
+            marker = " [*]" if diag.fix is not None and diag.fix.applicability == "safe" else ""
+            click.echo(f"{diag.path}:{diag.line}:{diag.column + 1}: {diag.code}{marker} {diag.message}", err=to_stderr)
+        else:
+            click.echo(text_diagnostic(diag, sources.get(diag.path)), err=to_stderr)
+    if show_statistics and diagnostics:
+        click.echo(statistics(diagnostics), err=to_stderr)
+    click.echo(summary(diagnostics, outcome.fixed, unsafe), err=to_stderr)
+
+
+@cli.command("rule")
+@click.argument("code", required=False)
+@click.option("--all", "show_all", is_flag=True, help="Print the documentation of every rule.")
+def rule(code: str | None, show_all: bool) -> int:
+    """Print the documentation of rule CODE (e.g. OPT201 or scheduler-step-before-optimizer-step)."""
+    if show_all:
+        click.echo("\n\n".join(rule_markdown(r) for r in all_rules()))
+        return EXIT_CLEAN
+    if code is None:
+        raise click.UsageError("give a rule code (e.g. `optimlint rule OPT201`) or --all")
+    found = rule_by_code(code)
+    if found is None:
+        raise click.UsageError(f"unknown rule: {code}")
+    click.echo(rule_markdown(found))
+    return EXIT_CLEAN
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: returns the exit code, never calls ``sys.exit``."""
+    try:
+        result = cli.main(args=list(argv) if argv is not None else None, prog_name="optimlint",
+                          standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_ERROR
+    except click.exceptions.Abort:
+        _error("Aborted.")
+        return EXIT_ERROR
+    except ConfigError as exc:
+        _error(f"error: {exc}")
+        return EXIT_ERROR
+    return result if isinstance(result, int) else EXIT_CLEAN

@@ -1,0 +1,90 @@
+"""Fixes: node-level edits with an applicability, and their application to a module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Literal, Sequence, Union
+
+import libcst as cst
+
+Applicability = Literal["safe", "unsafe", "display-only"]
+
+
+@dataclass(frozen=True, eq=False)
+class MoveAfter:
+    """Remove ``statements`` from where they are and insert them, in order, after ``anchor``."""
+
+    statements: tuple[cst.BaseStatement, ...]
+    anchor: cst.BaseStatement
+
+
+@dataclass(frozen=True, eq=False)
+class Replace:
+    node: cst.CSTNode
+    new: cst.CSTNode
+
+
+Edit = Union[MoveAfter, Replace]
+
+
+@dataclass(frozen=True)
+class Fix:
+    title: str
+    applicability: Applicability
+    edits: tuple[Edit, ...] = field(default=(), compare=False, repr=False)
+
+    def touched(self) -> set[int]:
+        ids: set[int] = set()
+        for edit in self.edits:
+            if isinstance(edit, MoveAfter):
+                ids.update(id(s) for s in edit.statements)
+                ids.add(id(edit.anchor))
+            else:
+                ids.add(id(edit.node))
+        return ids
+
+
+def select_compatible(fixes: Iterable[Fix]) -> list[Fix]:
+    """Fixes that touch disjoint nodes, first come first served; the rest wait for the next pass."""
+    chosen: list[Fix] = []
+    used: set[int] = set()
+    for fix in fixes:
+        touched = fix.touched()
+        if not fix.edits or touched & used:
+            continue
+        chosen.append(fix)
+        used |= touched
+    return chosen
+
+
+class _Apply(cst.CSTTransformer):
+    def __init__(self, fixes: Sequence[Fix]) -> None:
+        super().__init__()
+        self.removed: set[int] = set()
+        self.insert_after: dict[int, list[cst.BaseStatement]] = {}
+        self.replace: dict[int, cst.CSTNode] = {}
+        for fix in fixes:
+            for edit in fix.edits:
+                if isinstance(edit, MoveAfter):
+                    self.removed.update(id(s) for s in edit.statements)
+                    self.insert_after.setdefault(id(edit.anchor), []).extend(edit.statements)
+                else:
+                    self.replace[id(edit.node)] = edit.new
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode):  # type: ignore[no-untyped-def]
+        new = self.replace.get(id(original_node))
+        if new is not None:
+            return new
+        if isinstance(updated_node, (cst.IndentedBlock, cst.Module)):
+            body: list[cst.BaseStatement] = []
+            for original, updated in zip(original_node.body, updated_node.body):  # type: ignore[attr-defined]
+                if id(original) not in self.removed:
+                    body.append(updated)
+                for moved in self.insert_after.get(id(original), ()):
+                    body.append(moved)
+            return updated_node.with_changes(body=body)
+        return updated_node
+
+
+def apply_fixes(module: cst.Module, fixes: Sequence[Fix]) -> cst.Module:
+    return module.visit(_Apply(fixes))

@@ -1,0 +1,202 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..analysis import ScriptModel
+from ..analysis.bindings import Obj
+from ..analysis.ordering import (
+    USE_KINDS,
+    breaks_dependencies,
+    common_prefix,
+    crosses_unordered,
+    mentions,
+    placed_optimizer_events,
+    plan_move_after,
+    short,
+    simple_statement,
+    site,
+    statements_holding,
+    target_label,
+    touches,
+)
+from ..analysis.trace import Located
+from ..fix import Fix, MoveAfter
+from ..registry import Finding, Rule
+
+_REPLACING_MOVES = frozenset({"fsdp", "deepcopy", "to_empty"})
+
+
+class OptimizerBeforeMove(Rule):
+    """
+    ## What it does
+    Checks for an optimizer built over a module's parameters before that module is moved or
+    cast (`.to(...)`, `.cuda()`, `.half()`, `.double()`, `.to_empty()`, an FSDP wrap,
+    `model = copy.deepcopy(model)`), when the optimizer is first used after the move. An
+    optimizer deliberately stepped before the move is left to OPT102, which checks its state.
+
+    ## Why is this bad?
+    An optimizer holds references to the parameter tensors it was given. On CPU, CUDA, ROCm,
+    MPS and XPU, `Module.to()` swaps the data inside the same `Parameter` objects, so the
+    optimizer keeps working. Everywhere else the move creates *new* parameters and the optimizer
+    silently updates the stale ones: on XLA/TPU devices, after an FSDP or `fully_shard` wrap,
+    after `copy.deepcopy`, with `to_empty()` from the meta device, or with
+    `torch.__future__.set_overwrite_module_params_on_conversion(True)`. The model then never
+    trains, with no error. An optimizer that already holds state (a loaded checkpoint) keeps
+    that state on the old device and fails at `step()` (see OPT102).
+
+    Building the optimizer after the move is correct on every backend, and it is what the
+    PyTorch documentation asks for.
+
+    ## Example
+    ```python
+    model = Net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    model.to(device)
+    ```
+
+    ## Use instead
+    ```python
+    model = Net()
+    model.to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    ```
+
+    ## Fix safety
+    The fix moves the optimizer's construction, with the schedulers built on it and the
+    optimizer state loads between the two, to just after the move. It is safe when they are in
+    the same block and nothing in between uses the optimizer. It is unsafe when the statements
+    in between use the optimizer or change `requires_grad` (freezing layers changes which
+    parameters a `filter(lambda p: p.requires_grad, ...)` selects). When the construction and
+    the move are in different functions the fix is only shown.
+
+    ## References
+    - [torch.optim: constructing it](https://pytorch.org/docs/stable/optim.html#constructing-it)
+    - [torch.nn.Module.to](https://pytorch.org/docs/stable/generated/torch.nn.Module.html#torch.nn.Module.to)
+    """
+
+    code = "OPT101"
+    message = "Optimizer built before its module is moved or cast; it may keep updating stale parameters"
+    fix_title = "Build the optimizer after the move"
+    invalid = (
+        "import torch\n"
+        "model = torch.nn.Linear(4, 2)\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "model.to('cuda')\n"
+        "optimizer.step()\n",
+        "from torch import optim\n"
+        "net = Net()\n"
+        "opt = optim.Adam([{'params': net.head.parameters()}], lr=1e-3)\n"
+        "net = net.cuda() if use_cuda else net\n"
+        "opt.zero_grad()\n",
+    )
+    valid = (
+        "import torch\n"
+        "model = torch.nn.Linear(4, 2).to('cuda')\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "optimizer.step()\n",
+        "import torch\n"
+        "model = torch.nn.Linear(4, 2)\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "optimizer.step()\n"
+        "model.cpu()\n",
+    )
+
+    def check(self, model: ScriptModel) -> Iterator[Finding]:
+        for events, construct, opt in placed_optimizer_events(model, frozenset({"construct"})):
+            finding = self._check_one(model, events, construct, opt)
+            if finding is not None:
+                yield finding
+
+    def _check_one(self, model: ScriptModel, events: list[Located], construct: Located, opt: Obj) -> Finding | None:
+        for move in events[construct.index + 1 :]:
+            if move.event.kind != "move" or not touches(move, opt.modules) or crosses_unordered(move, construct):
+                continue
+            if any(e.event.kind == "step" and opt in e.event.objs for e in events[construct.index : move.index]):
+                return None  # stepped before the move on purpose: its state is OPT102's concern
+            used_after = any(
+                e.event.kind in USE_KINDS and opt in e.event.objs for e in events[move.index + 1 :]
+            )
+            if not used_after:
+                continue
+            level = common_prefix(construct.path, move.path)
+            construct_site = site(construct, level)
+            move_site = site(move, level)
+            statement = simple_statement(model, construct_site)
+            return Finding(
+                statement.body[0] if statement is not None else construct_site,
+                self._message(model, construct_site, move),
+                self._fix(model, events, construct_site, move_site, opt, construct.index, move.index),
+            )
+        return None
+
+    def _message(self, model: ScriptModel, construct_site, move: Located) -> str:  # type: ignore[no-untyped-def]
+        name = target_label(model, model.statement_of(construct_site))
+        label = "The optimizer" if name is None or "," in name else f"`{name}`"
+        moved = short(model.code(move.event.node))
+        line = model.position(move.event.node).start.line
+        replacing = (
+            move.event.variant in _REPLACING_MOVES
+            or model.overwrite_on_conversion
+            or "xla" in model.code(move.event.node).lower()
+        )
+        if replacing:
+            return (
+                f"{label} is built before `{moved}` (line {line}) replaces the parameters it holds: "
+                f"it updates stale tensors and the model never trains; build it after that line"
+            )
+        return (
+            f"{label} is built before `{moved}` (line {line}): fine on CUDA today, but on XLA, FSDP, "
+            f"`deepcopy`, `to_empty` or with loaded state it keeps stale tensors; build it after the move"
+        )
+
+    def _fix(
+        self,
+        model: ScriptModel,
+        events: list[Located],
+        construct_site,  # type: ignore[no-untyped-def]
+        move_site,
+        opt: Obj,
+        start: int,
+        stop: int,
+    ) -> Fix:
+        title = f"{self.fix_title}"
+        statement = simple_statement(model, construct_site)
+        plan = plan_move_after(model, statement, move_site, check_names=False) if statement is not None else None
+        if statement is None or plan is None:
+            return Fix(title, "display-only")
+        block = model.parents[statement]
+        holding = statements_holding(model, events[start + 1 : stop], block)
+        companions = []
+        others = []
+        for stmt in plan.between:
+            held = holding.get(id(stmt), [])
+            if held and simple_statement(model, stmt) is stmt and _companion(held, opt):
+                companions.append(stmt)
+            else:
+                others.append(stmt)
+        if breaks_dependencies(model, [statement, *companions], [*others, plan.anchor]):
+            return Fix(title, "display-only")
+        names = [target_label(model, s) for s in [statement, *companions]]
+        uses_between = any(opt in loc.event.objs for s in others for loc in holding.get(id(s), []))
+        uses_between = uses_between or mentions(model, others, [n for n in names if n])
+        freezes = any("requires_grad" in model.code(s) for s in others)
+        return Fix(title, "unsafe" if uses_between or freezes else "safe", (MoveAfter((statement, *companions), plan.anchor),))
+
+
+def _companion(held: list[Located], opt: Obj) -> bool:
+    """Statements that travel with the optimizer: schedulers built on it, loads of its state
+    (also through a same-file helper such as ``load_checkpoint(path, model, optimizer)``)."""
+    constructs = {id(loc.event.node) for loc in held if loc.event.kind == "construct"}
+    relevant = 0
+    for loc in held:
+        event = loc.event
+        if event.kind == "construct":
+            if not all(o.kind == "scheduler" and opt in o.optimizers for o in event.objs):
+                return False
+            relevant += 1
+        elif opt in event.objs:
+            if event.kind == "load_state" or (event.kind == "pass" and id(event.node) in constructs):
+                relevant += 1
+            else:
+                return False
+    return relevant > 0

@@ -1,0 +1,119 @@
+"""Engine invariants: purity, suppression, pre-filter, fixes that keep the file intact."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from optimlint import SourceError, fix_source, lint_source
+from optimlint.engine import parse
+
+BUGGY = (
+    "import torch\n"
+    "model = torch.nn.Linear(4, 2)\n"
+    "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+    "model.to('cpu')\n"
+    "optimizer.step()\n"
+)
+
+
+def test_lint_is_deterministic_and_pure() -> None:
+    first = lint_source(BUGGY, "a.py")
+    assert first == lint_source(BUGGY, "a.py")
+    assert [d.code for d in first] == ["OPT101"]
+    assert (first[0].line, first[0].column) == (3, 0)
+
+
+def test_linting_never_imports_torch() -> None:
+    code = (
+        "import sys\n"
+        "from optimlint import lint_source\n"
+        f"print(lint_source({BUGGY!r}, 'a.py'))\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_noqa_variants() -> None:
+    line = "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)"
+    for comment, hidden in [
+        ("# noqa", True),
+        ("# noqa: OPT101", True),
+        ("# NOQA:OPT101,OPT201", True),
+        ("# noqa: OPT1", True),
+        ("# noqa: OPT201", False),
+    ]:
+        found = lint_source(BUGGY.replace(line, f"{line}  {comment}"), "a.py")
+        assert (found == []) is hidden, comment
+
+
+def test_prefilter_skips_files_without_vocabulary() -> None:
+    # Not parsed at all: no syntax error is raised for text that cannot contain a finding.
+    assert lint_source("def broken(:\n", "a.py") == []
+    with pytest.raises(SourceError) as info:
+        lint_source("import torch.optim\ndef broken(:\n", "b.py")
+    assert info.value.path == "b.py" and info.value.line == 2
+
+
+def test_deep_nesting_is_a_clean_error() -> None:
+    source = "import torch.optim\nx = " + "(" * 2000 + "1" + ")" * 2000 + "\n"
+    try:
+        lint_source(source, "deep.py")
+    except SourceError as exc:
+        assert exc.path == "deep.py"
+
+
+def test_fix_preserves_crlf_and_parses() -> None:
+    source = BUGGY.replace("\n", "\r\n")
+    result = fix_source(source, "a.py")
+    assert result.changed
+    assert "\r\n" in result.source and "\n" not in result.source.replace("\r\n", "")
+    parse(result.source, "a.py")
+    assert result.source.index("model.to('cpu')") < result.source.index("optimizer = ")
+
+
+def test_fix_without_findings_returns_input_unchanged() -> None:
+    source = "import torch\nmodel = torch.nn.Linear(4, 2).cuda()\nopt = torch.optim.SGD(model.parameters())\n"
+    result = fix_source(source, "a.py", unsafe_fixes=True)
+    assert result.source is source and not result.changed
+
+
+def test_fix_is_idempotent() -> None:
+    once = fix_source(BUGGY, "a.py").source
+    twice = fix_source(once, "a.py")
+    assert twice.source == once and not twice.changed
+
+
+def test_fix_does_not_move_statement_past_a_use_of_its_names() -> None:
+    # The optimizer comes out of the call that also creates the model: moving it would break the file.
+    source = (
+        "import torch\n"
+        "def setup():\n"
+        "    model = torch.nn.Linear(4, 2)\n"
+        "    return model, torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "model, optimizer = setup()\n"
+        "model.to('cpu')\n"
+        "optimizer.step()\n"
+    )
+    diags = lint_source(source, "a.py")
+    assert [d.code for d in diags] == ["OPT101"]
+    assert diags[0].fix is not None and diags[0].fix.applicability == "display-only"
+    assert fix_source(source, "a.py", unsafe_fixes=True).source == source
+
+
+def test_other_libraries_with_same_method_names_are_not_torch() -> None:
+    source = (
+        "import timm.scheduler\n"
+        "import torch\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "sched = timm.scheduler.CosineLRScheduler(opt, t_initial=10)\n"
+        "for epoch in range(10):\n"
+        "    sched.step(epoch)\n"
+        "    sched.step()\n"
+        "    for x in loader:\n"
+        "        opt.step()\n"
+    )
+    assert lint_source(source, "a.py") == []
