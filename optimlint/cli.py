@@ -162,7 +162,7 @@ def _run_file(path: Path, settings: Settings, fix: bool, diff: bool, unsafe: boo
         return {display: text.splitlines()}
     if diff:
         lines = difflib.unified_diff(
-            text.splitlines(keepends=True), fixed.splitlines(keepends=True), f"a/{display}", f"b/{display}"
+            text.splitlines(keepends=True), fixed.splitlines(keepends=True), display, display
         )
         click.echo("".join(lines), nl=False)
         outcome.changed_files += 1
@@ -252,7 +252,7 @@ def check(
             click.echo(fixed if fixed is not None else text, nl=False)
         elif diff and fixed is not None:
             click.echo("".join(difflib.unified_diff(text.splitlines(True), fixed.splitlines(True),
-                                                    f"a/{display}", f"b/{display}")), nl=False)
+                                                    display, display)), nl=False)
         sources[display] = (fixed if fixed is not None and fix else text).splitlines()
         targets = [t for t in targets if t != "-"]
     for path in iter_python_files(targets, settings):

@@ -98,7 +98,7 @@ def test_diff_prints_and_does_not_write(project: Path, capsys: pytest.CaptureFix
     (project / "train.py").write_text(BUGGY)
     code, out, _ = run(capsys, "--diff", "train.py")
     assert code == 1
-    assert out.startswith("--- a/train.py")
+    assert out.startswith("--- train.py\n+++ train.py\n")
     assert '+model.to("cpu")' in out
     assert (project / "train.py").read_text() == BUGGY
 

@@ -223,3 +223,14 @@ def placed_optimizer_events(
             for opt in loc.event.objs:
                 if opt.kind == "optimizer" and opt.modules and not managed(events, {opt, *opt.modules}):
                     yield events, loc, opt
+
+
+def describe(model: ScriptModel, loc: Located, level: tuple[Container, ...]) -> str:
+    """"`model.to(device)` (line 6)", or, when it happens in a called same-file function,
+    "`setup_device(...)` (line 15) calls `model.to(device)`"."""
+    where = site(loc, level)
+    line = model.position(where).start.line
+    code = short(model.code(loc.event.node), 40)
+    if isinstance(where, cst.Call) and where is not loc.event.node:
+        return f"`{short(model.code(where.func), 30)}(...)` (line {line}) calls `{code}`"
+    return f"`{code}` (line {line})"

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Iterator
 
+import libcst as cst
+
 from ..analysis import ScriptModel
 from ..analysis.bindings import Obj
 from ..analysis.ordering import (
@@ -9,10 +11,10 @@ from ..analysis.ordering import (
     breaks_dependencies,
     common_prefix,
     crosses_unordered,
+    describe,
     mentions,
     placed_optimizer_events,
     plan_move_after,
-    short,
     simple_statement,
     site,
     statements_holding,
@@ -102,10 +104,19 @@ class OptimizerBeforeMove(Rule):
     )
 
     def check(self, model: ScriptModel) -> Iterator[Finding]:
+        moved: set[int] = set()
         for events, construct, opt in placed_optimizer_events(model, frozenset({"construct"})):
             finding = self._check_one(model, events, construct, opt)
-            if finding is not None:
-                yield finding
+            if finding is None:
+                continue
+            edits = finding.fix.edits if finding.fix is not None else ()
+            first = edits[0].statements[0] if edits and isinstance(edits[0], MoveAfter) else None
+            if first is not None and isinstance(first, cst.If):
+                # one report for an if/elif/else that picks the optimizer, not one per arm
+                if id(first) in moved:
+                    continue
+                moved.add(id(first))
+            yield finding
 
     def _check_one(self, model: ScriptModel, events: list[Located], construct: Located, opt: Obj) -> Finding | None:
         for move in events[construct.index + 1 :]:
@@ -124,16 +135,15 @@ class OptimizerBeforeMove(Rule):
             statement = simple_statement(model, construct_site)
             return Finding(
                 statement.body[0] if statement is not None else construct_site,
-                self._message(model, construct_site, move),
+                self._message(model, construct_site, move, level),
                 self._fix(model, events, construct_site, move_site, opt, construct.index, move.index),
             )
         return None
 
-    def _message(self, model: ScriptModel, construct_site, move: Located) -> str:  # type: ignore[no-untyped-def]
+    def _message(self, model: ScriptModel, construct_site, move: Located, level) -> str:  # type: ignore[no-untyped-def]
         name = target_label(model, model.statement_of(construct_site))
         label = "The optimizer" if name is None or "," in name else f"`{name}`"
-        moved = short(model.code(move.event.node))
-        line = model.position(move.event.node).start.line
+        where = describe(model, move, level)
         replacing = (
             move.event.variant in _REPLACING_MOVES
             or model.overwrite_on_conversion
@@ -141,11 +151,11 @@ class OptimizerBeforeMove(Rule):
         )
         if replacing:
             return (
-                f"{label} is built before `{moved}` (line {line}) replaces the parameters it holds: "
+                f"{label} is built before {where}, which replaces the parameters it holds: "
                 f"it updates stale tensors and the model never trains; build it after that line"
             )
         return (
-            f"{label} is built before `{moved}` (line {line}): fine on CUDA today, but on XLA, FSDP, "
+            f"{label} is built before {where}: fine on CUDA today, but on XLA, FSDP, "
             f"`deepcopy`, `to_empty` or with loaded state it keeps stale tensors; build it after the move"
         )
 
@@ -160,8 +170,12 @@ class OptimizerBeforeMove(Rule):
         stop: int,
     ) -> Fix:
         title = f"{self.fix_title}"
-        statement = simple_statement(model, construct_site)
+        statement: cst.BaseStatement | None = simple_statement(model, construct_site)
         plan = plan_move_after(model, statement, move_site, check_names=False) if statement is not None else None
+        if statement is not None and plan is None:
+            # `if args.opt == "sgd": opt = SGD(...) else: opt = Adam(...)`: the choice moves whole.
+            statement = _selection(model, events, statement)
+            plan = plan_move_after(model, statement, move_site, check_names=False) if statement is not None else None
         if statement is None or plan is None:
             return Fix(title, "display-only")
         block = model.parents[statement]
@@ -181,6 +195,27 @@ class OptimizerBeforeMove(Rule):
         uses_between = uses_between or mentions(model, others, [n for n in names if n])
         freezes = any("requires_grad" in model.code(s) for s in others)
         return Fix(title, "unsafe" if uses_between or freezes else "safe", (MoveAfter((statement, *companions), plan.anchor),))
+
+
+def _selection(model: ScriptModel, events: list[Located], statement: cst.BaseStatement) -> cst.If | None:
+    """The ``if``/``elif``/``else`` around ``statement`` when all it does is build optimizers
+    (and schedulers): such a choice can move as one statement."""
+    current: cst.CSTNode = statement
+    top: cst.If | None = None
+    for parent in model.ancestors(statement):
+        if isinstance(parent, (cst.IndentedBlock, cst.Else)):
+            continue
+        if isinstance(parent, cst.If):
+            top = parent
+            current = parent
+            continue
+        break
+    if top is None or current is not top:
+        return None
+    inside = [loc for loc in events if top in model.ancestors(loc.event.node)]
+    if not inside or any(loc.event.kind not in ("construct", "pass") for loc in inside):
+        return None
+    return top
 
 
 def _companion(held: list[Located], opt: Obj) -> bool:

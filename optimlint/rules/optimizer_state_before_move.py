@@ -7,12 +7,12 @@ from ..analysis.bindings import Obj
 from ..analysis.ordering import (
     common_prefix,
     crosses_unordered,
+    describe,
     is_cast,
     mentions,
     placed_optimizer_events,
     plan_move_after,
     receiver_label,
-    short,
     simple_statement,
     site,
     statements_holding,
@@ -108,7 +108,7 @@ class OptimizerStateBeforeMove(Rule):
             state_site = site(state, level)
             return Finding(
                 state_site,
-                self._message(model, state, move, opt),
+                self._message(model, state, move, level),
                 self._fix(model, events, state, state_site, site(move, level), opt, move.index),
             )
         return None
@@ -128,17 +128,16 @@ class OptimizerStateBeforeMove(Rule):
                 return True
         return False
 
-    def _message(self, model: ScriptModel, state: Located, move: Located, opt: Obj) -> str:
-        moved = short(model.code(move.event.node))
-        line = model.position(move.event.node).start.line
+    def _message(self, model: ScriptModel, state: Located, move: Located, level) -> str:  # type: ignore[no-untyped-def]
+        where = describe(model, move, level)
         name = receiver_label(model, state.event)
         if state.event.kind == "load_state":
             return (
-                f"`{name}` state is loaded before `{moved}` (line {line}): the state stays on the old "
+                f"`{name}` state is loaded before {where}: the state stays on the old "
                 f"device or dtype and the next `step()` fails on GPU; load it after the move"
             )
         return (
-            f"`{name}` is stepped before `{moved}` (line {line}): its state stays on the old device or "
+            f"`{name}` is stepped before {where}: its state stays on the old device or "
             f"dtype and the next `step()` fails on GPU; re-create or reload the state after the move"
         )
 

@@ -8,11 +8,11 @@ from ..analysis import ScriptModel
 from ..analysis.bindings import Obj
 from ..analysis.ordering import (
     MovePlan,
+    describe,
     exclusive,
     has_early_exit,
     plan_move_after,
     receiver_label,
-    short,
     simple_statement,
     site,
     through_call,
@@ -164,16 +164,10 @@ class SchedulerStepBeforeOptimizerStep(Rule):
 
     def _message(self, model: ScriptModel, sched_step: Located, opt_step: Located) -> str:
         sched = receiver_label(model, sched_step.event)
-        opt_site = site(opt_step, ())
-        line = model.position(opt_site).start.line
-        opt_call = short(model.code(opt_step.event.node), 40)
-        if isinstance(opt_site, cst.Call) and opt_site is not opt_step.event.node:
-            where = f"`{short(model.code(opt_site.func), 30)}(...)` (line {line}) calls `{opt_call}`"
-        else:
-            where = f"`{opt_call}` (line {line})"
         return (
-            f"`{sched}.step()` runs before {where} in each iteration: the first learning rate of the "
-            f"schedule is skipped and every update uses the next one; step the scheduler after the optimizer"
+            f"`{sched}.step()` runs before {describe(model, opt_step, ())} in each iteration: the first "
+            f"learning rate of the schedule is skipped and every update uses the next one; step the "
+            f"scheduler after the optimizer"
         )
 
     def _fix(self, model: ScriptModel, loop: Loop, sched_step: Located, opt_step: Located) -> Fix:
