@@ -31,6 +31,10 @@ class Obj:
     parent: Obj | None = None
     # optimizer / params: the objects whose .parameters() they were built from
     modules: frozenset[Obj] = frozenset()
+    # params: a one-shot iterator (`model.parameters()`, `filter(...)`), not a list
+    lazy: bool = False
+    # optimizer: the params values its constructor received
+    param_sources: frozenset[Obj] = frozenset()
     # scheduler: the optimizers it schedules; composite schedulers: their children too
     optimizers: frozenset[Obj] = frozenset()
     children: frozenset[Obj] = frozenset()

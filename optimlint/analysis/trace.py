@@ -29,6 +29,9 @@ class Event:
     variant: str | None = None
     args: tuple[cst.Arg, ...] = ()
     via_scaler: bool = False
+    # objects handed to the call that the event is about: the optimizer of
+    # `scaler.unscale_(opt)`, the modules whose parameters `clip_grad_norm_` clips
+    targets: frozenset[Obj] = frozenset()
 
 
 @dataclass(eq=False)
@@ -80,8 +83,19 @@ class Handler:
     body: list[Node] = field(default_factory=list)
 
 
-Node = Union[Event, Loop, Branch, Unordered, Inline, Handler]
-Container = Union[Loop, Arm, Inline, Handler]
+@dataclass(eq=False)
+class Context:
+    """A ``with`` block that changes how its body runs: ``no_grad`` (also ``inference_mode``),
+    ``autocast``, ``accumulate`` (gradient accumulation: ``accelerator.accumulate``,
+    ``model.no_sync()``), or ``other``."""
+
+    kind: str
+    node: cst.With
+    body: list[Node] = field(default_factory=list)
+
+
+Node = Union[Event, Loop, Branch, Unordered, Inline, Handler, Context]
+Container = Union[Loop, Arm, Inline, Handler, Context]
 
 
 @dataclass(eq=False)
@@ -103,7 +117,7 @@ def linearize(body: list[Node], path: tuple[Container, ...] = ()) -> Iterator[tu
     for node in body:
         if isinstance(node, Event):
             yield node, path
-        elif isinstance(node, (Loop, Inline, Handler)):
+        elif isinstance(node, (Loop, Inline, Handler, Context)):
             yield from linearize(node.body, path + (node,))
         elif isinstance(node, (Branch, Unordered)):
             for arm in node.arms:
@@ -119,7 +133,7 @@ def loops(body: list[Node], path: tuple[Container, ...] = ()) -> Iterator[tuple[
         if isinstance(node, Loop):
             yield node, path
             yield from loops(node.body, path + (node,))
-        elif isinstance(node, (Inline, Handler)):
+        elif isinstance(node, (Inline, Handler, Context)):
             yield from loops(node.body, path + (node,))
         elif isinstance(node, (Branch, Unordered)):
             for arm in node.arms:
@@ -130,7 +144,7 @@ def handlers(body: list[Node]) -> Iterator[Handler]:
     for node in body:
         if isinstance(node, Handler):
             yield node
-        if isinstance(node, (Loop, Inline, Handler)):
+        if isinstance(node, (Loop, Inline, Handler, Context)):
             yield from handlers(node.body)
         elif isinstance(node, (Branch, Unordered)):
             for arm in node.arms:
@@ -226,7 +240,20 @@ _MODULE_BASES = frozenset(
 
 _BACKWARD_FUNCTIONS = frozenset({"torch.autograd.backward"})
 _CLIP_FUNCTIONS = frozenset(
-    {"torch.nn.utils.clip_grad_norm_", "torch.nn.utils.clip_grad_value_", "torch.nn.utils.clip_grad.clip_grad_norm_"}
+    {
+        "torch.nn.utils.clip_grad_norm_",
+        "torch.nn.utils.clip_grad_value_",
+        "torch.nn.utils.clip_grad.clip_grad_norm_",
+        "torch.nn.utils.clip_grad.clip_grad_value_",
+    }
+)
+_MATERIALIZING = frozenset({"list", "tuple", "sorted", "set", "frozenset"})
+_LAZY_WRAPPERS = frozenset({"filter", "map", "chain", "iter", "reversed", "zip", "islice"})
+_NO_GRAD_CONTEXTS = frozenset(
+    {"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"}
+)
+_AUTOCAST_CONTEXTS = frozenset(
+    {"torch.autocast", "torch.cuda.amp.autocast", "torch.cpu.amp.autocast", "torch.amp.autocast"}
 )
 _HANDLER_EVENTS = ("EPOCH_STARTED", "ITERATION_STARTED", "EPOCH_COMPLETED", "ITERATION_COMPLETED", "STARTED", "COMPLETED")
 
@@ -349,6 +376,17 @@ class Interpreter:
                     return True
         return False
 
+    def _context_kind(self, expr: cst.BaseExpression) -> str:
+        func = expr.func if isinstance(expr, cst.Call) else expr
+        q = self.qualname(func) or ""
+        if q in _NO_GRAD_CONTEXTS:
+            return "no_grad"
+        if q in _AUTOCAST_CONTEXTS:
+            return "autocast"
+        if isinstance(func, cst.Attribute) and func.attr.value in ("accumulate", "no_sync"):
+            return "accumulate"
+        return "other"
+
     # ------------------------------------------------------------------ statements
     def exec_block(self, stmts: object, env: Env) -> None:
         for stmt in stmts:  # type: ignore[attr-defined]
@@ -378,11 +416,15 @@ class Interpreter:
         elif isinstance(stmt, (cst.For, cst.While)):
             self._exec_loop(stmt, env)
         elif isinstance(stmt, cst.With):
+            kind = "other"
             for item in stmt.items:
+                kind = self._context_kind(item.item) if kind == "other" else kind
                 val = self.eval(item.item, env)
                 if item.asname is not None:
                     self.bind(item.asname.name, val, env)
-            self._suite(stmt.body, env)
+            context = Context(kind, stmt)
+            self._in(context.body, lambda: self._suite(stmt.body, env))
+            self.block.append(context)
         elif isinstance(stmt, cst.Try) or isinstance(stmt, cst.TryStar):
             self._suite(stmt.body, env)
             if stmt.handlers:
@@ -537,6 +579,9 @@ class Interpreter:
                     self.bind(el, self._fresh(dotted(el) or "item", el), env)
         elif isinstance(target, cst.Attribute):
             base = self.eval(target.value, env)
+            if target.attr.value == "grad" and base.of_kind("params"):
+                self.emit("zero_grad", modules_of(base), target, method="grad = None")
+                return
             label = dotted(target) or target.attr.value
             for obj in base.objs:
                 obj.attrs[target.attr.value] = val
@@ -658,6 +703,9 @@ class Interpreter:
                 continue
             if attr == "state" and obj.kind == "optimizer":
                 self.emit("state_access", frozenset({obj}), expr)
+            if attr == "grad" and obj.kind == "params":
+                out = out.union(Val.of(Obj("grad", "grad", origin=expr, parent=obj)))
+                continue
             val = obj.attrs.get(attr)
             if val is None:
                 if obj.kind in ("optimizer", "scheduler", "scaler", "params"):
@@ -682,7 +730,11 @@ class Interpreter:
             self.eval(expr.key, inner)
             return Val(self.eval(expr.value, inner).of_kind("params"))
         elt = self.eval(expr.elt, inner)  # type: ignore[attr-defined]
-        return Val(frozenset(o for o in elt.flat() if o.kind == "params"))
+        params = frozenset(o for o in elt.flat() if o.kind == "params")
+        if not params:
+            return EMPTY
+        lazy = isinstance(expr, cst.GeneratorExp)
+        return Val.of(Obj("params", "params", origin=expr, modules=modules_of(Val(params)), lazy=lazy))
 
     # ------------------------------------------------------------------ calls
     def _eval_args(self, call: cst.Call, env: Env) -> tuple[list[Val], dict[str, Val]]:
@@ -721,7 +773,12 @@ class Interpreter:
         positional, keywords = self._eval_args(call, env)
         args = union_all(positional + list(keywords.values()))
         self.emit("pass", args.flat() & _tracked(args), call)
-        params = args.flat() & frozenset(o for o in args.flat() if o.kind == "params")
+        params = frozenset(o for o in args.flat() if o.kind == "params")
+        if params and label in _MATERIALIZING or label in _LAZY_WRAPPERS:
+            if params:
+                # a new iterable over the same parameters: a list is reusable, a filter is not
+                modules = modules_of(Val(params))
+                return Val.of(Obj("params", "params", origin=call, modules=modules, lazy=label in _LAZY_WRAPPERS))
         if params:
             return Val(params)
         return self._fresh("result", call)
@@ -814,7 +871,9 @@ class Interpreter:
             for mod in modules:
                 if mod.kind == "unknown":
                     mod.kind = "module"
-            obj = Obj("optimizer", "optimizer", origin=call, qualname=q, modules=modules, info=opt_info)
+            sources = frozenset(o for o in params.flat() if o.kind == "params")
+            obj = Obj("optimizer", "optimizer", origin=call, qualname=q, modules=modules, info=opt_info,
+                      param_sources=sources)
             self.emit("construct", frozenset({obj}), call)
             return Val.of(obj)
         sched_info = api.scheduler_for(q)
@@ -847,8 +906,9 @@ class Interpreter:
             self.emit("backward", frozenset(), call)
             return EMPTY
         if q in _CLIP_FUNCTIONS:
-            self._eval_args(call, env)
-            self.emit("clip", frozenset(), call)
+            positional, keywords = self._eval_args(call, env)
+            clipped = positional[0] if positional else keywords.get("parameters", EMPTY)
+            self.emit("clip", frozenset(), call, targets=modules_of(clipped))
             return EMPTY
         if q == api.OVERWRITE_FLAG:
             if call.args and isinstance(call.args[0].value, cst.Name) and call.args[0].value.value == "True":
@@ -902,13 +962,28 @@ class Interpreter:
             self._eval_args(call, env)
             self.emit("backward", objs, call, method=method)
             return EMPTY
+        is_scaler = any(o.kind == "scaler" for o in objs) or any(label.endswith("scaler") for label in labels)
         if method == "step":
             positional, keywords = self._eval_args(call, env)
-            is_scaler = any(o.kind == "scaler" for o in objs) or any(l.endswith("scaler") for l in labels)
             if is_scaler and positional:
-                self.emit("step", positional[0].objs, call, method="step", via_scaler=True, args=call.args)
+                self.emit("step", positional[0].objs, call, method="step", via_scaler=True, args=call.args,
+                          targets=objs)
             else:
                 self.emit("step", objs, call, method="step", args=call.args)
+            return EMPTY
+        if is_scaler and method in ("scale", "unscale_", "update"):
+            positional, keywords = self._eval_args(call, env)
+            targets = positional[0].objs if positional and method == "unscale_" else frozenset()
+            self.emit("scaler", objs or frozenset({Obj("scaler", "scaler", origin=call)}), call, method=method,
+                      args=call.args, targets=targets)
+            return self._fresh("scaled", call) if method == "scale" else EMPTY
+        if (method == "eval" and not call.args) or (method == "train" and len(call.args) <= 1):
+            self._eval_args(call, env)
+            self.emit("mode", objs, call, method=method, args=call.args)
+            return Val(objs)
+        if method in ("zero_", "detach_") and any(o.kind == "grad" for o in objs):
+            self._eval_args(call, env)
+            self.emit("zero_grad", _grad_modules(objs), call, method=f"grad.{method}")
             return EMPTY
         if method in ("zero_grad", "load_state_dict", "add_param_group"):
             self._eval_args(call, env)
@@ -926,7 +1001,7 @@ class Interpreter:
                     obj.kind = "module"
             if not objs:
                 return EMPTY
-            return Val.of(Obj("params", "params", origin=call, modules=objs))
+            return Val.of(Obj("params", "params", origin=call, modules=objs, lazy=True))
         if method == "requires_grad_":
             self._eval_args(call, env)
             return Val(objs)
@@ -940,6 +1015,11 @@ class Interpreter:
         if params and method in ("chain", "extend", "append"):
             return Val(params)
         return self._fresh("result", call)
+
+
+def _grad_modules(objs: frozenset[Obj]) -> frozenset[Obj]:
+    """The modules whose gradients ``p.grad.zero_()`` clears."""
+    return modules_of(Val(frozenset(o.parent for o in objs if o.kind == "grad" and o.parent is not None)))
 
 
 def _tracked(val: Val) -> frozenset[Obj]:
