@@ -8,6 +8,7 @@ import pytest
 from fixture_cases import FIXTURES, Case, cases, rule_dirs
 
 from optimlint import fix_source, lint_source
+from optimlint.config import Settings
 from optimlint.engine import parse
 from optimlint.registry import all_rules
 
@@ -16,8 +17,20 @@ BAD_CASES = [c for c in ALL_CASES if not c.is_good]
 FIXABLE = [c for c in BAD_CASES if c.fix in ("safe", "unsafe")]
 
 
-def _lint(path):  # type: ignore[no-untyped-def]
-    return lint_source(path.read_text(encoding="utf-8"), str(path.relative_to(FIXTURES.parent)))
+RULE_OF_FOLDER = {rule.name().replace("-", "_"): rule for rule in all_rules()}
+DEFAULT_OFF = {rule.code for rule in all_rules() if not rule.default_enabled}
+
+
+def _settings(path) -> Settings:  # type: ignore[no-untyped-def]
+    """Default settings, plus the folder's own rule (so rules that are off by default are tested)."""
+    rule = RULE_OF_FOLDER.get(path.parent.name)
+    return Settings(extend_select=(rule.code,)) if rule is not None else Settings()
+
+
+def _lint(path, settings: Settings | None = None):  # type: ignore[no-untyped-def]
+    return lint_source(
+        path.read_text(encoding="utf-8"), str(path.relative_to(FIXTURES.parent)), settings or _settings(path)
+    )
 
 
 def test_every_rule_has_a_fixture_folder() -> None:
@@ -49,17 +62,18 @@ def test_declared_fix_availability(case: Case) -> None:
 def test_fix_matches_fixed_file(case: Case) -> None:
     source = case.path.read_text(encoding="utf-8")
     expected = case.fixed_path.read_text(encoding="utf-8")
-    result = fix_source(source, str(case.path), unsafe_fixes=case.fix == "unsafe")
+    settings = _settings(case.path)
+    result = fix_source(source, str(case.path), settings, unsafe_fixes=case.fix == "unsafe")
     assert result.source == expected
     parse(result.source, str(case.path))
     if case.fix == "unsafe":
-        assert fix_source(source, str(case.path)).source == source, "an unsafe fix must not apply by default"
+        assert fix_source(source, str(case.path), settings).source == source, "unsafe fixes need --unsafe-fixes"
 
 
 @pytest.mark.parametrize("case", FIXABLE, ids=lambda c: c.id)
 def test_fix_converges(case: Case) -> None:
     fixed = case.fixed_path.read_text(encoding="utf-8")
-    again = fix_source(fixed, str(case.fixed_path), unsafe_fixes=True)
+    again = fix_source(fixed, str(case.fixed_path), _settings(case.path), unsafe_fixes=True)
     assert again.source == fixed
     assert not again.fixed
 
@@ -72,7 +86,15 @@ def test_fixed_file_is_clean(case: Case) -> None:
 @pytest.mark.parametrize("case", [c for c in ALL_CASES if c.is_good], ids=lambda c: c.id)
 def test_good_cases_are_untouched_by_fix(case: Case) -> None:
     source = case.path.read_text(encoding="utf-8")
-    assert fix_source(source, str(case.path), unsafe_fixes=True).source == source
+    assert fix_source(source, str(case.path), _settings(case.path), unsafe_fixes=True).source == source
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
+def test_default_settings_report_only_expected(case: Case) -> None:
+    """`optimlint check fixtures/` with no configuration: nothing beyond the declared codes."""
+    found = Counter(d.code for d in _lint(case.path, Settings()))
+    expected = Counter({code: n for code, n in case.expect.items() if code not in DEFAULT_OFF})
+    assert found == expected
 
 
 def _snapshot(directory) -> str:  # type: ignore[no-untyped-def]

@@ -24,10 +24,17 @@ __all__ = ["ScriptModel", "build_model", "Obj", "Root"]
 class ScriptModel:
     module: cst.Module
     roots: list[Root]
-    parents: Mapping[cst.CSTNode, cst.CSTNode]
     overwrite_on_conversion: bool
     wrapper: MetadataWrapper
     _positions: Mapping[cst.CSTNode, CodeRange] | None = None
+    _parents: Mapping[cst.CSTNode, cst.CSTNode] | None = None
+
+    @property
+    def parents(self) -> Mapping[cst.CSTNode, cst.CSTNode]:
+        # Like positions, parents are only needed once a rule has something to report or fix.
+        if self._parents is None:
+            self._parents = self.wrapper.resolve(ParentNodeProvider)
+        return self._parents
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)
@@ -72,9 +79,6 @@ class ScriptModel:
 
 def build_model(module: cst.Module) -> ScriptModel:
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    resolved = wrapper.resolve_many([QualifiedNameProvider, ParentNodeProvider])
-    interpreter = Interpreter(module, resolved[QualifiedNameProvider])  # type: ignore[arg-type]
+    interpreter = Interpreter(module, wrapper.resolve(QualifiedNameProvider))  # type: ignore[arg-type]
     roots = interpreter.run()
-    return ScriptModel(
-        module, roots, resolved[ParentNodeProvider], interpreter.overwrite_on_conversion, wrapper  # type: ignore[arg-type]
-    )
+    return ScriptModel(module, roots, interpreter.overwrite_on_conversion, wrapper)
