@@ -24,7 +24,15 @@ class Replace:
     new: cst.CSTNode
 
 
-Edit = Union[MoveAfter, Replace]
+@dataclass(frozen=True, eq=False)
+class InsertBefore:
+    """Insert new ``statements`` just before ``anchor`` (a statement of a block), same indentation."""
+
+    statements: tuple[cst.BaseStatement, ...]
+    anchor: cst.BaseStatement
+
+
+Edit = Union[MoveAfter, Replace, InsertBefore]
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,8 @@ class Fix:
         for edit in self.edits:
             if isinstance(edit, MoveAfter):
                 ids.update(id(s) for s in edit.statements)
+                ids.add(id(edit.anchor))
+            elif isinstance(edit, InsertBefore):
                 ids.add(id(edit.anchor))
             else:
                 ids.add(id(edit.node))
@@ -62,12 +72,15 @@ class _Apply(cst.CSTTransformer):
         super().__init__()
         self.removed: set[int] = set()
         self.insert_after: dict[int, list[cst.BaseStatement]] = {}
+        self.insert_before: dict[int, list[cst.BaseStatement]] = {}
         self.replace: dict[int, cst.CSTNode] = {}
         for fix in fixes:
             for edit in fix.edits:
                 if isinstance(edit, MoveAfter):
                     self.removed.update(id(s) for s in edit.statements)
                     self.insert_after.setdefault(id(edit.anchor), []).extend(edit.statements)
+                elif isinstance(edit, InsertBefore):
+                    self.insert_before.setdefault(id(edit.anchor), []).extend(edit.statements)
                 else:
                     self.replace[id(edit.node)] = edit.new
 
@@ -78,6 +91,16 @@ class _Apply(cst.CSTTransformer):
         if isinstance(updated_node, (cst.IndentedBlock, cst.Module)):
             body: list[cst.BaseStatement] = []
             for original, updated in zip(original_node.body, updated_node.body):  # type: ignore[attr-defined]
+                inserted = self.insert_before.get(id(original), ())
+                if inserted:
+                    # the new lines take over the anchor's comments and blank lines above it
+                    first, *rest = inserted
+                    if isinstance(updated, (cst.SimpleStatementLine, cst.BaseCompoundStatement)) and isinstance(
+                        first, (cst.SimpleStatementLine, cst.BaseCompoundStatement)
+                    ):
+                        first = first.with_changes(leading_lines=updated.leading_lines)
+                        updated = updated.with_changes(leading_lines=())
+                    body.extend([first, *rest])
                 if id(original) not in self.removed:
                     body.append(updated)
                 for moved in self.insert_after.get(id(original), ()):
