@@ -32,7 +32,14 @@ class InsertBefore:
     anchor: cst.BaseStatement
 
 
-Edit = Union[MoveAfter, Replace, InsertBefore]
+@dataclass(frozen=True, eq=False)
+class Remove:
+    """Delete a statement (a block left empty gets a ``pass``)."""
+
+    statement: cst.BaseStatement
+
+
+Edit = Union[MoveAfter, Replace, InsertBefore, Remove]
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class Fix:
                 ids.add(id(edit.anchor))
             elif isinstance(edit, InsertBefore):
                 ids.add(id(edit.anchor))
+            elif isinstance(edit, Remove):
+                ids.add(id(edit.statement))
             else:
                 ids.add(id(edit.node))
         return ids
@@ -81,7 +90,12 @@ class _Apply(cst.CSTTransformer):
                     self.insert_after.setdefault(id(edit.anchor), []).extend(edit.statements)
                 elif isinstance(edit, InsertBefore):
                     self.insert_before.setdefault(id(edit.anchor), []).extend(edit.statements)
+                elif isinstance(edit, Remove):
+                    self.removed.add(id(edit.statement))
                 else:
+                    if isinstance(edit.new, (cst.RemovalSentinel, cst.FlattenSentinel)):
+                        # block bodies are rebuilt child by child: use Remove / InsertBefore instead
+                        raise ValueError("Replace cannot remove or split a node")
                     self.replace[id(edit.node)] = edit.new
 
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode):  # type: ignore[no-untyped-def]
@@ -105,6 +119,8 @@ class _Apply(cst.CSTTransformer):
                     body.append(updated)
                 for moved in self.insert_after.get(id(original), ()):
                     body.append(moved)
+            if not body and isinstance(updated_node, cst.IndentedBlock):
+                body.append(cst.SimpleStatementLine([cst.Pass()]))
             return updated_node.with_changes(body=body)
         return updated_node
 

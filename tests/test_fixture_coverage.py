@@ -4,12 +4,11 @@ fixture runs exercise all of them."""
 from __future__ import annotations
 
 import libcst as cst
+from fixture_cases import cases
 
 from optimlint.analysis import build_model
 from optimlint.analysis.torch_api import OPTIMIZERS, SCHEDULERS
 from optimlint.analysis.trace import located
-
-from fixture_cases import cases
 
 
 def _constructed() -> set[str]:

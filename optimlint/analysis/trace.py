@@ -281,9 +281,10 @@ class Interpreter:
     # ------------------------------------------------------------------ entry points
     def run(self) -> list[Root]:
         roots = [Root(self.module, self._trace(lambda: self.exec_block(self.module.body, self.module_env)))]
-        for func in self.functions.values():
+        for func in list(self.functions.values()):
             roots.append(Root(func, self._trace(lambda f=func: self._standalone_function(f))))
-        for cls in self.classes.values():
+        # classes nested in functions register themselves while the traces run: iterate a copy
+        for cls in list(self.classes.values()):
             roots.append(Root(cls, self._trace(lambda c=cls: self._standalone_class(c))))
         return roots
 
@@ -327,7 +328,11 @@ class Interpreter:
             return None
         names = lazy() if callable(lazy) else lazy
         for q in names:  # type: ignore[union-attr]
-            if q.source in (QualifiedNameSource.IMPORT, QualifiedNameSource.BUILTIN):
+            if q.source == QualifiedNameSource.IMPORT:
+                return q.name
+            # libcst names any attribute of an expression it cannot resolve "builtins.None"
+            # (`(loss / k).backward`): only a bare builtin name is a builtin.
+            if q.source == QualifiedNameSource.BUILTIN and isinstance(node, cst.Name) and q.name == f"builtins.{node.value}":
                 return q.name
         return None
 

@@ -1,0 +1,245 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+from ..analysis import ScriptModel
+from ..analysis.bindings import Obj, dotted, overlaps
+from ..analysis.ordering import short
+from ..analysis.trace import located
+from ..registry import Finding, Rule
+
+_SET_CALLS = frozenset({"set", "frozenset"})
+
+
+class DuplicateParameterGroups(Rule):
+    """
+    ## What it does
+    Checks for an optimizer given the same parameters twice: a module's `.parameters()` and
+    one of its submodules' (or the same module's twice) in two parameter groups, or in one group
+    (`list(model.parameters()) + list(model.head.parameters())`). Also checks for parameters
+    given as a `set`. Groups built from a filtered selection (`named_parameters()` filtered by
+    name, an `id()` exclusion) are not reported.
+
+    ## Why is this bad?
+    - The same tensor in two groups: `ValueError: some parameters appear in more than one
+      parameter group` at construction.
+    - The same tensor twice in one group: `UserWarning: optimizer contains a parameter group
+      with duplicate parameters; in future, this will cause an error`, and every `step()`
+      updates it twice (twice the learning rate for `SGD`).
+    - A `set` inside a group: `TypeError: optimizer parameters need to be organized in ordered
+      collections, but the ordering of tensors in sets will change between runs. Please use a
+      list instead.` A `set` passed directly is accepted silently, but the order of its tensors
+      changes from run to run, so the saved optimizer state (indexed by position) is restored
+      onto the wrong parameters when training resumes.
+
+    ## Example
+    ```python
+    optimizer = torch.optim.AdamW([
+        {"params": model.parameters()},
+        {"params": model.head.parameters(), "lr": 1e-3},
+    ], lr=1e-4)
+    ```
+
+    ## Use instead
+    ```python
+    optimizer = torch.optim.AdamW([
+        {"params": [p for n, p in model.named_parameters() if not n.startswith("head.")]},
+        {"params": model.head.parameters(), "lr": 1e-3},
+    ], lr=1e-4)
+    ```
+
+    There is no automatic fix: which group a parameter belongs to is the author's choice.
+
+    ## References
+    - [torch.optim: per-parameter options](https://pytorch.org/docs/stable/optim.html#per-parameter-options)
+    - [torch.optim.Optimizer.add_param_group](https://pytorch.org/docs/stable/generated/torch.optim.Optimizer.add_param_group.html)
+    """
+
+    code = "OPT406"
+    message = "A parameter is given to the optimizer twice (overlapping param groups), or parameters come in a `set`"
+    invalid = (
+        "import torch\n"
+        "opt = torch.optim.SGD([\n"
+        "    {'params': model.parameters()},\n"
+        "    {'params': model.head.parameters(), 'lr': 1e-3},\n"
+        "], lr=0.1)\n",
+        "import torch\n"
+        "opt = torch.optim.Adam(set(model.parameters()), lr=1e-3)\n",
+    )
+    valid = (
+        "import torch\n"
+        "opt = torch.optim.SGD([\n"
+        "    {'params': model.backbone.parameters()},\n"
+        "    {'params': model.head.parameters(), 'lr': 1e-3},\n"
+        "], lr=0.1)\n",
+        "import torch\n"
+        "head = {id(p) for p in model.head.parameters()}\n"
+        "opt = torch.optim.SGD([\n"
+        "    {'params': [p for p in model.parameters() if id(p) not in head]},\n"
+        "    {'params': model.head.parameters(), 'lr': 1e-3},\n"
+        "], lr=0.1)\n",
+    )
+
+    def check(self, model: ScriptModel) -> Iterator[Finding]:
+        seen: set[int] = set()
+        for root in model.roots:
+            for loc in located(root.body):
+                call = loc.event.node
+                if loc.event.kind != "construct" or id(call) in seen or not isinstance(call, cst.Call):
+                    continue
+                for opt in loc.event.objs:
+                    if opt.kind != "optimizer":
+                        continue
+                    finding = self._check_one(model, call, opt)
+                    if finding is not None:
+                        seen.add(id(call))
+                        yield finding
+                        break
+
+    def _check_one(self, model: ScriptModel, call: cst.Call, opt: Obj) -> Finding | None:
+        params = _params_arg(call)
+        if params is None:
+            return None
+        name = short(model.code(call.func), 30)
+        sources = sorted(opt.param_sources, key=lambda s: s.uid)
+        sets = [s for s in sources if s.origin is not None and _is_set(s.origin)]
+        whole = [s for s in sources if s.origin is not None and _whole(s.origin)]
+        pairs = [(a, b) for j, b in enumerate(whole) for a in whole[:j] if _overlap(a, b)]
+        pairs += [(s, s) for s in whole if _self_overlap(s)]
+        if not sets and not pairs:
+            return None  # the parent map (costly) is only needed past this point
+        dicts = {id(s): _group_of(model, s) for s in sources}
+        style = _group_style(params, sources, dicts)
+        groups = {key: (value if style else -1) for key, value in dicts.items()}
+        if sets:
+            return self._set_finding(model, call, name, sets[0].origin, groups[id(sets[0])])  # type: ignore[arg-type]
+        for earlier, later in pairs:
+            group_i, group_j = groups[id(earlier)], groups[id(later)]
+            if group_i is not None and group_j is not None:
+                return self._overlap_finding(model, call, name, earlier, later, group_i == group_j)
+        return None
+
+    def _set_finding(self, model: ScriptModel, call: cst.Call, name: str, origin: cst.CSTNode,
+                     group: int | None) -> Finding | None:
+        src = short(model.code(origin), 40)
+        node = origin if _inside(model, origin, call) else call
+        if group is not None and group != -1:
+            return Finding(
+                node,
+                f"`{src}` is a `set` inside a param group: `{name}` raises `TypeError: optimizer parameters need to "
+                f"be organized in ordered collections, but the ordering of tensors in sets will change between "
+                f"runs. Please use a list instead.`; pass a list",
+            )
+        if group is None:
+            return None
+        return Finding(
+            node,
+            f"`{src}` is a `set`: `{name}` accepts it, but the order of its tensors changes from run to run, so "
+            f"a saved optimizer state is restored onto the wrong parameters; pass the parameters as a list "
+            f"(`model.parameters()` keeps a stable order)",
+        )
+
+    def _overlap_finding(self, model: ScriptModel, call: cst.Call, name: str, earlier: Obj, later: Obj,
+                         same_group: bool) -> Finding:
+        assert earlier.origin is not None and later.origin is not None
+        a = short(model.code(earlier.origin), 40)
+        b = short(model.code(later.origin), 40)
+        node = later.origin if _inside(model, later.origin, call) else call
+        if earlier is later:
+            message = (
+                f"`{b}` chains a module's parameters with its submodule's: `{name}` warns `optimizer contains a "
+                f"parameter group with duplicate parameters` and every `step()` updates them twice; pass each "
+                f"parameter once"
+            )
+        elif a == b:
+            message = (
+                f"`{b}` is listed in two param groups: `{name}` raises `ValueError: some parameters appear in "
+                f"more than one parameter group`; list it once"
+            )
+        elif same_group:
+            message = (
+                f"`{b}` repeats parameters already given by `{a}` in the same group: `{name}` warns "
+                f"`optimizer contains a parameter group with duplicate parameters` and every `step()` updates "
+                f"them twice; pass each parameter once"
+            )
+        else:
+            message = (
+                f"`{b}` repeats parameters already in the group of `{a}`: `{name}` raises `ValueError: some "
+                f"parameters appear in more than one parameter group`; leave them out of the other group "
+                f"(filter `named_parameters()` by name)"
+            )
+        return Finding(node, message)
+
+
+def _params_arg(call: cst.Call) -> cst.BaseExpression | None:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == "params":
+            return arg.value
+    first = call.args[0] if call.args else None
+    if first is None or first.keyword is not None or first.star:
+        return None
+    return first.value
+
+
+def _inside(model: ScriptModel, node: cst.CSTNode, container: cst.CSTNode) -> bool:
+    return node is container or any(a is container for a in model.ancestors(node))
+
+
+def _group_of(model: ScriptModel, source: Obj) -> int | None:
+    """The param-group dict whose ``"params"`` entry holds ``source`` (its id), if any."""
+    child: cst.CSTNode | None = source.origin
+    for parent in model.ancestors(source.origin) if source.origin is not None else ():
+        if isinstance(parent, cst.DictElement) and parent.value is child:
+            key = parent.key
+            if isinstance(key, cst.SimpleString) and key.evaluated_value == "params":
+                return id(model.parents[parent])
+        if isinstance(parent, cst.Arg) and parent.value is child and parent.keyword is not None:
+            call = model.parents.get(parent)
+            if parent.keyword.value == "params" and isinstance(call, cst.Call) and dotted(call.func) == "dict":
+                return id(call)
+        if isinstance(parent, (cst.FunctionDef, cst.SimpleStatementLine)):
+            return None
+        child = parent
+    return None
+
+
+def _group_style(params: cst.BaseExpression, sources: list[Obj], groups: dict[int, int | None]) -> bool:
+    """The optimizer gets a list of param-group dicts (not one iterable of tensors)."""
+    if isinstance(params, (cst.List, cst.Tuple)):
+        for element in params.elements:
+            value = element.value
+            if isinstance(value, cst.Dict) or (isinstance(value, cst.Call) and dotted(value.func) == "dict"):
+                return True
+    return any(groups[id(s)] is not None for s in sources)
+
+
+def _is_set(origin: cst.CSTNode) -> bool:
+    if isinstance(origin, cst.SetComp):
+        return True
+    return isinstance(origin, cst.Call) and isinstance(origin.func, cst.Name) and origin.func.value in _SET_CALLS
+
+
+def _whole(origin: cst.CSTNode) -> bool:
+    """``m.parameters()`` / ``m.named_parameters()`` of whole modules (possibly in ``list(...)``
+    or ``itertools.chain(...)``): not a selection filtered by name, type or ``id``."""
+    if not isinstance(origin, cst.Call):
+        return False
+    func = origin.func
+    if isinstance(func, cst.Attribute) and func.attr.value in ("parameters", "named_parameters"):
+        return not origin.args
+    name = (dotted(func) or "").rpartition(".")[2]
+    return name in ("list", "tuple", "chain") and bool(origin.args) and all(
+        _whole(a.value) and not a.star for a in origin.args
+    )
+
+
+def _overlap(a: Obj, b: Obj) -> bool:
+    return any(overlaps(x, y) for x in a.modules for y in b.modules)
+
+
+def _self_overlap(source: Obj) -> bool:
+    """``chain(model.parameters(), model.head.parameters())``: one source over nested modules."""
+    mods = sorted(source.modules, key=lambda m: m.uid)
+    return any(overlaps(a, b) for i, a in enumerate(mods) for b in mods[i + 1:])

@@ -1,0 +1,248 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+from ..analysis import ScriptModel
+from ..analysis.bindings import Obj
+from ..analysis.ordering import common_prefix, describe, exclusive, receiver_label
+from ..analysis.trace import Inline, Located, Loop, located, loops
+from ..fix import Fix, Replace
+from ..registry import Finding, Rule
+
+
+class OptimizerStepBypassesScaler(Rule):
+    """
+    ## What it does
+    Checks for a loss scaled with a `torch.amp.GradScaler` (`scaler.scale(loss).backward()`)
+    whose optimizer is then stepped directly with `optimizer.step()` instead of
+    `scaler.step(optimizer)`, and for loops that call `scaler.step(optimizer)` but never
+    `scaler.update()`.
+
+    ## Why is this bad?
+    `scaler.scale(loss)` multiplies the loss, and so every gradient, by the loss scale (65536 at
+    the start). Only `scaler.step(optimizer)` divides the gradients back and skips the steps
+    whose gradients overflowed. A direct `optimizer.step()` applies gradients 65536 times too
+    large (SGD diverges; Adam loses its inf/NaN protection), and a later `scaler.update()`
+    fails with `AssertionError: No inf checks were recorded prior to update.` Without
+    `scaler.update()`, the second `scaler.step()` raises `RuntimeError: step() has already been
+    called since the last update().`
+
+    `torch.amp.GradScaler("cuda")` disables itself on a machine without CUDA, so CPU-only CI
+    does not see either bug; `GradScaler("cpu")` shows them on CPU.
+
+    ## Example
+    ```python
+    scaler.scale(loss).backward()
+    optimizer.step()
+    scaler.update()
+    ```
+
+    ## Use instead
+    ```python
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    ```
+
+    ## Fix safety
+    The fix rewrites `optimizer.step()` to `scaler.step(optimizer)`. It is safe: the step then
+    uses the unscaled gradients and skips overflowing steps, which is the documented recipe.
+    It is offered only when the loop also calls `scaler.update()` (otherwise the second
+    `scaler.step()` would raise) and the step is written in the function that scales the loss.
+    A missing `scaler.update()` is reported without an automatic fix.
+
+    ## References
+    - [Automatic mixed precision examples](https://pytorch.org/docs/stable/notes/amp_examples.html)
+    - [torch.amp.GradScaler](https://pytorch.org/docs/stable/amp.html#gradient-scaling)
+    """
+
+    code = "OPT205"
+    message = "Loss scaled by a `GradScaler` but the optimizer is stepped around it (or `scaler.update()` is missing)"
+    fix_title = "Step the optimizer through the scaler"
+    invalid = (
+        "import torch\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "scaler = torch.amp.GradScaler('cuda')\n"
+        "for x, y in loader:\n"
+        "    opt.zero_grad()\n"
+        "    scaler.scale(loss_fn(model(x), y)).backward()\n"
+        "    opt.step()\n"
+        "    scaler.update()\n",
+        "import torch\n"
+        "opt = torch.optim.AdamW(model.parameters())\n"
+        "scaler = torch.amp.GradScaler()\n"
+        "for x, y in loader:\n"
+        "    opt.zero_grad()\n"
+        "    scaler.scale(loss_fn(model(x), y)).backward()\n"
+        "    scaler.step(opt)\n",
+    )
+    valid = (
+        "import torch\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "scaler = torch.amp.GradScaler('cuda')\n"
+        "for x, y in loader:\n"
+        "    opt.zero_grad()\n"
+        "    scaler.scale(loss_fn(model(x), y)).backward()\n"
+        "    scaler.unscale_(opt)\n"
+        "    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n"
+        "    scaler.step(opt)\n"
+        "    scaler.update()\n",
+        "import torch\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "scaler = torch.amp.GradScaler('cuda', enabled=False)\n"
+        "for x, y in loader:\n"
+        "    opt.zero_grad()\n"
+        "    scaler.scale(loss_fn(model(x), y)).backward()\n"
+        "    opt.step()\n",
+    )
+
+    def check(self, model: ScriptModel) -> Iterator[Finding]:
+        for root in model.roots:
+            for loop, _ in loops(root.body):
+                events = located(loop.body)
+                yield from self._bypass(model, events)
+                yield from self._missing_update(model, loop, events)
+
+    def _bypass(self, model: ScriptModel, events: list[Located]) -> Iterator[Finding]:
+        for step in events:
+            event = step.event
+            if event.kind != "step" or event.via_scaler or event.method != "step" or _nested(step):
+                continue
+            if not any(o.kind == "optimizer" for o in event.objs):
+                continue
+            backward = latest_backward(events, step)
+            scale = scaled_by(events, backward) if backward is not None else None
+            if backward is None or scale is None:
+                continue
+            if any(e.event.kind == "step" and e.event.via_scaler and e.event.objs & event.objs for e in events):
+                continue  # `if amp: scaler.step(opt) else: opt.step()`: the plain step is the other path
+            unscaled = any(
+                _scaler_call(e, "unscale_") and e.event.targets & event.objs
+                for e in events[backward.index : step.index]
+            )
+            updated = any(_scaler_call(e, "update") and e.event.objs & scale.event.objs for e in events)
+            name, scaler = receiver_label(model, event), _label(model, scale)
+            effect = (
+                "steps whose gradients overflowed are applied instead of skipped"
+                if unscaled
+                else "the update uses gradients still multiplied by the loss scale (65536 at the start) "
+                "and overflowing steps are not skipped"
+            )
+            advice = f"call `{scaler}.step({name})`" + ("" if updated else f", then `{scaler}.update()`")
+            where = describe(model, scale, common_prefix(step.path, scale.path))
+            yield Finding(
+                event.node,
+                f"`{name}.step()` bypasses the GradScaler that scaled the loss at {where}: {effect}; {advice}",
+                self._fix(model, step, scale, scaler, updated),
+            )
+
+    def _fix(self, model: ScriptModel, step: Located, scale: Located, scaler: str, updated: bool) -> Fix:
+        """``optimizer.step()`` -> ``scaler.step(optimizer)``: only where ``scaler.update()`` follows
+        (else the second ``scaler.step`` raises) and the scaler's name is in scope at the step."""
+        title = f"Replace with `{scaler}.step({receiver_label(model, step.event)})`"
+        node, scale_call = step.event.node, scale.event.node
+        if not updated or _calls(step) != _calls(scale):
+            return Fix(title, "display-only")
+        if not isinstance(node, cst.Call) or not isinstance(node.func, cst.Attribute) or node.args:
+            return Fix(title, "display-only")
+        if not isinstance(scale_call, cst.Call) or not isinstance(scale_call.func, cst.Attribute):
+            return Fix(title, "display-only")
+        new = node.with_changes(
+            func=cst.Attribute(value=scale_call.func.value.deep_clone(), attr=cst.Name("step")),
+            args=(cst.Arg(node.func.value.deep_clone()),),
+        )
+        return Fix(title, "safe", (Replace(node, new),))
+
+    def _missing_update(self, model: ScriptModel, loop: Loop, events: list[Located]) -> Iterator[Finding]:
+        for step in events:
+            event = step.event
+            if event.kind != "step" or not event.via_scaler or _nested(step):
+                continue
+            scalers = frozenset(o for o in event.targets if o.kind == "scaler" and not disabled(o))
+            if not scalers or any(_scaler_call(e, "update") and e.event.objs & scalers for e in events):
+                continue
+            node = event.node
+            if not isinstance(node, cst.Call) or not isinstance(node.func, cst.Attribute):
+                continue
+            scaler = model.code(node.func.value)
+            if handed_over(model, loop, events, {scaler}):
+                continue  # an opaque helper may call `update()`
+            name = receiver_label(model, event)
+            yield Finding(
+                node,
+                f"`{scaler}.step({name})` is called in this loop but `{scaler}.update()` never is: the next "
+                f"`{scaler}.step()` raises `RuntimeError: step() has already been called since the last update().`; "
+                f"call `{scaler}.update()` after the step",
+                Fix(f"Call `{scaler}.update()` after `{scaler}.step({name})`", "display-only"),
+            )
+            return
+
+
+def latest_backward(events: list[Located], before: Located) -> Located | None:
+    """The last backward that can run before ``before`` in the iteration (not in another arm)."""
+    for loc in reversed(events[: before.index]):
+        if loc.event.kind == "backward" and not exclusive(loc, before):
+            return loc
+    return None
+
+
+def scaled_by(events: list[Located], backward: Located) -> Located | None:
+    """The ``scaler.scale(...)`` event of an enabled torch GradScaler whose result ``backward``
+    runs on (``scaler.scale(loss).backward()``, or ``scaled = scaler.scale(loss)`` first)."""
+    origins = {id(o.origin) for o in backward.event.objs if o.origin is not None}
+    for loc in events[: backward.index]:
+        event = loc.event
+        if event.kind == "scaler" and event.method == "scale" and id(event.node) in origins:
+            if any(o.kind == "scaler" and not disabled(o) for o in event.objs):
+                return loc
+    return None
+
+
+def disabled(scaler: Obj) -> bool:
+    """``GradScaler(..., enabled=False)`` written literally: every method is a no-op."""
+    call = scaler.origin
+    if not isinstance(call, cst.Call):
+        return False
+    return any(
+        a.keyword is not None and a.keyword.value == "enabled" and isinstance(a.value, cst.Name)
+        and a.value.value == "False"
+        for a in call.args
+    )
+
+
+def _scaler_call(loc: Located, method: str) -> bool:
+    return loc.event.kind == "scaler" and loc.event.method == method
+
+
+def _nested(loc: Located) -> bool:
+    return any(isinstance(c, Loop) for c in loc.path)
+
+
+def _calls(loc: Located) -> tuple[int, ...]:
+    return tuple(id(c) for c in loc.path if isinstance(c, Inline))
+
+
+def _label(model: ScriptModel, scale: Located) -> str:
+    node = scale.event.node
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        return model.code(node.func.value)
+    return "scaler"
+
+
+def handed_over(model: ScriptModel, loop: Loop, events: list[Located], names: set[str]) -> bool:
+    """One of ``names`` (the scaler, the model, the optimizer) is passed to a call in the loop that
+    the analysis does not follow (``finish_step(scaler, optimizer)`` from another module): it may
+    do what the rule looks for (``update()``, ``unscale_``, ``backward()``)."""
+    followed = {id(c.call) for loc in events for c in loc.path if isinstance(c, Inline)}
+    found = False
+
+    class _Calls(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            nonlocal found
+            if id(node) not in followed and any(model.code(a.value) in names for a in node.args):
+                found = True
+
+    loop.node.body.visit(_Calls())
+    return found

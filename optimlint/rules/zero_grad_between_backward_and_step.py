@@ -1,0 +1,288 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+from ..analysis import ScriptModel
+from ..analysis.bindings import Obj
+from ..analysis.ordering import (
+    MovePlan,
+    common_prefix,
+    describe,
+    exclusive,
+    has_early_exit,
+    plan_move_after,
+    short,
+    simple_statement,
+    site,
+    through_call,
+)
+from ..analysis.trace import (
+    Arm,
+    Container,
+    Handler,
+    Inline,
+    Located,
+    Loop,
+    assigned_names,
+    located,
+    loops,
+    names_in,
+)
+from ..fix import Fix, MoveAfter
+from ..registry import Finding, Rule
+
+
+class ZeroGradBetweenBackwardAndStep(Rule):
+    """
+    ## What it does
+    Checks for gradients cleared after the `backward()` and before the `optimizer.step()` of the
+    same iteration: `optimizer.zero_grad()`, `model.zero_grad()` on the optimizer's model, or a
+    `for p in model.parameters(): p.grad = None` loop, with no other backward between the clear
+    and the step. Calls made in same-file functions count where the function is called.
+
+    ## Why is this bad?
+    `zero_grad()` sets every `.grad` to `None` (the default since PyTorch 2.0), and `step()`
+    skips parameters whose `.grad` is `None`: the step does nothing and the model never trains.
+    With `zero_grad(set_to_none=False)` the gradients are zero tensors, so only weight decay
+    moves the weights. Nothing warns or raises; the loss simply stays flat.
+
+    Not reported: clearing another optimizer's gradients (a GAN's discriminator between the
+    generator's backward and step), a clear under a condition (`if not torch.isfinite(loss):`,
+    skipping a bad batch on purpose), and clears after the step.
+
+    ## Example
+    ```python
+    for x, y in loader:
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.zero_grad()
+        optimizer.step()
+    ```
+
+    ## Use instead
+    ```python
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+    ```
+
+    ## Fix safety
+    The fix moves the clearing statement to just before the backward, or, when the backward
+    opens its block, to just after the step. It is safe when the statements are in the same
+    block: the gradients the step sees are then exactly those of the backward. It is unsafe when
+    the clearing happens in a called function (the call may do more) or a `continue`, `break`,
+    `return` or `raise` lies between the two places. When the step is guarded (gradient
+    accumulation), the unsafe fix moves the clear to just after the step, inside the guard, so
+    that gradients accumulate again between steps.
+
+    ## References
+    - [torch.optim.Optimizer.zero_grad](https://pytorch.org/docs/stable/generated/torch.optim.Optimizer.zero_grad.html)
+    - [Zeroing out gradients in PyTorch](https://pytorch.org/tutorials/recipes/recipes/zeroing_out_gradients.html)
+    """
+
+    code = "OPT203"
+    message = "Gradients cleared between `backward()` and `optimizer.step()`; the step does nothing"
+    fix_title = "Clear the gradients before the backward"
+    invalid = (
+        "import torch\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for x, y in loader:\n"
+        "    loss = loss_fn(model(x), y)\n"
+        "    loss.backward()\n"
+        "    opt.zero_grad()\n"
+        "    opt.step()\n",
+        "import torch\n"
+        "opt = torch.optim.Adam(model.parameters())\n"
+        "for x, y in loader:\n"
+        "    loss_fn(model(x), y).backward()\n"
+        "    model.zero_grad()\n"
+        "    opt.step()\n",
+    )
+    valid = (
+        "import torch\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for x, y in loader:\n"
+        "    loss_fn(model(x), y).backward()\n"
+        "    opt.step()\n"
+        "    opt.zero_grad()\n",
+        "import torch\n"
+        "g_opt = torch.optim.Adam(gen.parameters())\n"
+        "d_opt = torch.optim.Adam(disc.parameters())\n"
+        "for z in loader:\n"
+        "    g_loss(gen, disc, z).backward()\n"
+        "    d_opt.zero_grad()\n"
+        "    g_opt.step()\n",
+    )
+
+    def check(self, model: ScriptModel) -> Iterator[Finding]:
+        for root in model.roots:
+            for loop, _ in loops(root.body):
+                yield from self._check_loop(model, loop)
+
+    def _check_loop(self, model: ScriptModel, loop: Loop) -> Iterator[Finding]:
+        events = located(loop.body)
+        if _unrecorded_backward(model, loop, events):
+            return
+        reported: set[int] = set()
+        for step in events:
+            opts = _optimizers_stepped(step)
+            if not opts or any(isinstance(c, (Loop, Handler)) for c in step.path):
+                continue
+            zero = _clear_before(model, events, step, opts)
+            if zero is None or id(zero.event) in reported:
+                continue
+            backward = _first_backward(events, zero)
+            if backward is None:
+                continue
+            reported.add(id(zero.event))
+            level = common_prefix(common_prefix(zero.path, backward.path), step.path)
+            yield Finding(
+                site(zero, level),
+                self._message(model, level, zero, backward, step),
+                self._fix(model, level, zero, backward, step),
+            )
+
+    def _message(self, model: ScriptModel, level: tuple[Container, ...], zero: Located, backward: Located,
+                 step: Located) -> str:
+        if through_call(zero, level):
+            what = describe(model, zero, level)
+        else:
+            line = model.position(site(zero, level)).start.line
+            what = f"`{short(model.code(_small_statement(model, zero.event.node)), 40)}` (line {line}) runs"
+        where = "after the step, inside its guard" if _guarded(zero, step) else "before the backward"
+        return (
+            f"{what} between {describe(model, backward, level)} and {describe(model, step, level)}: "
+            f"the step has nothing to apply and the model never updates; clear the gradients {where}"
+        )
+
+    def _fix(self, model: ScriptModel, level: tuple[Container, ...], zero: Located, backward: Located,
+             step: Located) -> Fix:
+        title = self.fix_title or ""
+        statement = _movable(model, level, zero)
+        if statement is None:
+            return Fix(title, "display-only")
+        if _guarded(zero, step):
+            # gradient accumulation: the clear belongs just after the guarded step
+            anchor = simple_statement(model, site(step, level))
+            block = model.parents.get(statement)
+            if anchor is None or block is None or model.enclosing_in_block(anchor, block) is None:
+                return Fix(title, "display-only")
+            return Fix(title, "unsafe", (MoveAfter((statement,), anchor),))
+        plan = _plan_before(model, statement, site(backward, level))
+        passed = plan.between if plan is not None else ()
+        if plan is None:
+            plan = plan_move_after(model, statement, site(step, level))
+            passed = (*plan.between, plan.anchor) if plan is not None else ()
+        if plan is None or names_in(statement) & set().union(*(assigned_names(s) for s in passed)):
+            return Fix(title, "display-only")
+        risky = through_call(zero, level) or has_early_exit(passed)
+        return Fix(title, "unsafe" if risky else "safe", (MoveAfter((statement,), plan.anchor),))
+
+
+def _guarded(zero: Located, step: Located) -> bool:
+    """The step runs only in some iterations while the clear runs in all (gradient accumulation)."""
+    return any(isinstance(c, Arm) for c in step.path[len(common_prefix(step.path, zero.path)) :])
+
+
+def _optimizers_stepped(loc: Located) -> list[Obj]:
+    """Torch optimizers this step event steps; a step given a closure computes its own gradients."""
+    event = loc.event
+    if event.kind != "step" or (event.args and not event.via_scaler):
+        return []
+    return [o for o in event.objs if o.kind == "optimizer"]
+
+
+def _clears(model: ScriptModel, loc: Located, opts: list[Obj]) -> bool:
+    """A zero_grad event that certainly clears all the gradients of one of ``opts``: the optimizer
+    itself, or the module (or a module containing the modules) its parameters come from
+    (``p.grad = None`` only when set to ``None``)."""
+    event = loc.event
+    if event.kind != "zero_grad":
+        return False
+    if event.method == "grad = None":
+        assign = _small_statement(model, event.node)
+        if not (isinstance(assign, cst.Assign) and isinstance(assign.value, cst.Name) and assign.value.value == "None"):
+            return False
+    # a module clear must cover all the optimizer's parameters: dropping only the encoder's
+    # gradients before the step (to freeze it) is deliberate
+    return any(o in event.objs or (o.modules and all(any(a in set(m.lineage()) for a in event.objs) for m in o.modules))
+               for o in opts)
+
+
+def _clear_before(model: ScriptModel, events: list[Located], step: Located, opts: list[Obj]) -> Located | None:
+    """The last unconditional clear of the stepped optimizer before the step, with no backward
+    between them."""
+    for loc in reversed(events[: step.index]):
+        if exclusive(loc, step):
+            continue
+        if loc.event.kind == "backward":
+            return None
+        if _clears(model, loc, opts):
+            shared = common_prefix(loc.path, step.path)
+            return None if any(isinstance(c, Arm) for c in loc.path[len(shared) :]) else loc
+    return None
+
+
+def _first_backward(events: list[Located], zero: Located) -> Located | None:
+    """The first backward of the run that the clear follows (back to the previous step/clear)."""
+    first = None
+    for loc in reversed(events[: zero.index]):
+        if exclusive(loc, zero):
+            continue
+        if loc.event.kind in ("step", "zero_grad"):
+            break
+        if loc.event.kind == "backward":
+            first = loc
+    return first
+
+
+def _movable(model: ScriptModel, level: tuple[Container, ...], zero: Located) -> cst.BaseStatement | None:
+    """The statement that clears: its own line, or the ``for p in ...: p.grad = None`` loop."""
+    nested = next((c for c in zero.path[len(level) :] if isinstance(c, Loop)), None)
+    if nested is not None:
+        return nested.node if not any(e.event.kind != "zero_grad" for e in located(nested.body)) else None
+    return simple_statement(model, site(zero, level))
+
+
+def _small_statement(model: ScriptModel, node: cst.CSTNode) -> cst.CSTNode:
+    """``p.grad = None`` for its target ``p.grad``; the call itself otherwise."""
+    parent = model.parents.get(model.parents.get(node))  # type: ignore[arg-type]
+    return parent if isinstance(parent, cst.Assign) else node
+
+
+def _plan_before(model: ScriptModel, statement: cst.BaseStatement, target: cst.CSTNode) -> MovePlan | None:
+    """Move ``statement`` up to just before the statement of its block that holds ``target``."""
+    holder = model.body_of(statement)
+    if holder is None:
+        return None
+    block, body = holder
+    before = model.enclosing_in_block(target, block)
+    if before is None:
+        return None
+    index = {id(s): i for i, s in enumerate(body)}
+    i, j = index.get(id(before)), index.get(id(statement))
+    if i is None or j is None or i == 0 or j <= i:
+        return None
+    return MovePlan(statement, body[i - 1], tuple(body[i:j]))
+
+
+def _unrecorded_backward(model: ScriptModel, loop: Loop, events: list[Located]) -> bool:
+    """A ``.backward()`` call in the loop (or a function it calls) with no backward event: libcst
+    names ``(loss / k).backward`` ``builtins.None``, so the trace misses it. Order unknown: silent."""
+    known = {id(e.event.node) for e in events if e.event.kind == "backward"}
+    sources = [loop.node, *{id(c.func): c.func for e in events for c in e.path if isinstance(c, Inline)}.values()]
+    found = False
+
+    class _V(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            nonlocal found
+            attr = node.func.attr.value if isinstance(node.func, cst.Attribute) else None
+            found = found or (attr in ("backward", "manual_backward") and id(node) not in known)
+
+    for source in sources:
+        source.visit(_V())
+    return found
