@@ -15,7 +15,7 @@ from libcst.metadata import (
 )
 
 from .bindings import Obj
-from .trace import Interpreter, Root
+from .trace import Interpreter, Root, qualified_name
 
 __all__ = ["ScriptModel", "build_model", "Obj", "Root"]
 
@@ -35,6 +35,10 @@ class ScriptModel:
         if self._parents is None:
             self._parents = self.wrapper.resolve(ParentNodeProvider)
         return self._parents
+
+    def qualname(self, node: cst.CSTNode) -> str | None:
+        """``torch.optim.SGD`` for any import alias of it; builtins as ``builtins.list``."""
+        return qualified_name(self.wrapper.resolve(QualifiedNameProvider), node)
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)

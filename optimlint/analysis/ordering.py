@@ -10,7 +10,7 @@ import libcst as cst
 
 from . import ScriptModel
 from .bindings import Obj, overlaps
-from .trace import Arm, Container, Event, Inline, Located, assigned_names, located
+from .trace import Arm, Container, Event, Inline, Located, Loop, assigned_names, located
 
 # Uses of an optimizer that a later move invalidates (OPT101).
 USE_KINDS = frozenset({"step", "zero_grad", "load_state", "pass", "call", "return", "store"})
@@ -234,3 +234,70 @@ def describe(model: ScriptModel, loc: Located, level: tuple[Container, ...]) -> 
     if isinstance(where, cst.Call) and where is not loc.event.node:
         return f"`{short(model.code(where.func), 30)}(...)` (line {line}) calls `{code}`"
     return f"`{code}` (line {line})"
+
+
+def unrecorded_backward(model: ScriptModel, loop: Loop, events: list[Located]) -> bool:
+    """A ``.backward()`` call in the loop (or a function it calls) that the trace did not record
+    as a backward event: the order rules cannot place it, so they stay silent."""
+    known = {id(e.event.node) for e in events if e.event.kind == "backward"}
+    sources = [loop.node, *{id(c.func): c.func for e in events for c in e.path if isinstance(c, Inline)}.values()]
+    found = False
+
+    class _V(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            nonlocal found
+            attr = node.func.attr.value if isinstance(node.func, cst.Attribute) else None
+            found = found or (attr in ("backward", "manual_backward") and id(node) not in known)
+
+    for source in sources:
+        source.visit(_V())
+    return found
+
+
+def after_scaler_update(model: ScriptModel, anchor: cst.BaseStatement) -> cst.BaseStatement:
+    """``scaler.step(opt); scaler.update()`` is one unit in the AMP recipe: a statement moved
+    after the step goes after the update that directly follows it."""
+    holder = model.body_of(anchor)
+    if holder is None:
+        return anchor
+    body = list(holder[1])
+    index = body.index(anchor)
+    follower = body[index + 1] if index + 1 < len(body) else None
+    if isinstance(follower, cst.SimpleStatementLine) and len(follower.body) == 1:
+        call = follower.body[0].value if isinstance(follower.body[0], cst.Expr) else None
+        if (
+            isinstance(call, cst.Call)
+            and isinstance(call.func, cst.Attribute)
+            and call.func.attr.value == "update"
+            and not call.args
+        ):
+            return follower
+    return anchor
+
+# Calls that keep an epoch count an epoch count (`int(0.75 * epochs)`).
+_NEUTRAL_CALLS = frozenset({"int", "round", "max", "min", "math.floor", "math.ceil"})
+
+
+def counts_epochs(model: ScriptModel, expr: cst.BaseExpression) -> bool:
+    """The expression is computed from epoch counts only: every name in it says `epoch` (and
+    not `per_epoch`, a number of batches), and it calls nothing but `int`/`round`/`max`/..."""
+    names: list[str] = []
+    ok = True
+
+    class _V(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> bool:
+            nonlocal ok
+            ok = ok and model.code(node.func) in _NEUTRAL_CALLS
+            for arg in node.args:
+                arg.value.visit(self)
+            return False
+
+        def visit_Name(self, node: cst.Name) -> None:
+            names.append(node.value)
+
+        def visit_Attribute(self, node: cst.Attribute) -> bool:
+            names.append(model.code(node))
+            return False
+
+    expr.visit(_V())
+    return ok and bool(names) and all("epoch" in n.lower() and "per_epoch" not in n.lower() for n in names)

@@ -9,7 +9,7 @@ parameters), and their events appear inside an :class:`Inline` node at the call.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Union
+from typing import Iterator, Mapping, Union
 
 import libcst as cst
 from libcst.metadata import QualifiedNameSource
@@ -323,18 +323,7 @@ class Interpreter:
 
     # ------------------------------------------------------------------ helpers
     def qualname(self, node: cst.CSTNode) -> str | None:
-        lazy = self._qualnames.get(node)
-        if lazy is None:
-            return None
-        names = lazy() if callable(lazy) else lazy
-        for q in names:  # type: ignore[union-attr]
-            if q.source == QualifiedNameSource.IMPORT:
-                return q.name
-            # libcst names any attribute of an expression it cannot resolve "builtins.None"
-            # (`(loss / k).backward`): only a bare builtin name is a builtin.
-            if q.source == QualifiedNameSource.BUILTIN and isinstance(node, cst.Name) and q.name == f"builtins.{node.value}":
-                return q.name
-        return None
+        return qualified_name(self._qualnames, node)
 
     def emit(self, kind: str, objs: frozenset[Obj], node: cst.CSTNode, **kw: object) -> None:
         if objs or kind in ("backward", "clip"):
@@ -1020,6 +1009,23 @@ class Interpreter:
         if params and method in ("chain", "extend", "append"):
             return Val(params)
         return self._fresh("result", call)
+
+
+def qualified_name(qualnames: Mapping[cst.CSTNode, object], node: cst.CSTNode) -> str | None:
+    """The imported (or builtin) name an expression refers to: ``torch.optim.SGD`` for ``O.SGD``
+    after ``from torch import optim as O``; None for local names."""
+    lazy = qualnames.get(node)
+    if lazy is None:
+        return None
+    names = lazy() if callable(lazy) else lazy
+    for q in names:  # type: ignore[attr-defined,union-attr]
+        if q.source == QualifiedNameSource.IMPORT:
+            return str(q.name)
+        # libcst names any attribute of an expression it cannot resolve "builtins.None"
+        # (`(loss / k).backward`): only a bare builtin name is a builtin.
+        if q.source == QualifiedNameSource.BUILTIN and isinstance(node, cst.Name) and q.name == f"builtins.{node.value}":
+            return str(q.name)
+    return None
 
 
 def _grad_modules(objs: frozenset[Obj]) -> frozenset[Obj]:

@@ -13,12 +13,12 @@ from ..analysis.ordering import (
     short,
     simple_statement,
     site,
+    unrecorded_backward,
 )
 from ..analysis.trace import (
     Arm,
     Container,
     Handler,
-    Inline,
     Located,
     Loop,
     assigned_names,
@@ -119,7 +119,7 @@ class ClipAfterOptimizerStep(Rule):
 
     def _check_loop(self, model: ScriptModel, loop: Loop) -> Iterator[Finding]:
         events = located(loop.body)
-        if _unrecorded_backward(model, loop, events):
+        if unrecorded_backward(model, loop, events):
             return
         stepped = {o for e in events for o in _stepped(e)}
         for clip in events:
@@ -251,20 +251,3 @@ def _huge(text: str) -> bool:
     except ValueError:
         return False
 
-
-def _unrecorded_backward(model: ScriptModel, loop: Loop, events: list[Located]) -> bool:
-    """A ``.backward()`` call in the loop (or a function it calls) with no backward event: libcst
-    names ``(loss / k).backward`` ``builtins.None``, so the trace misses it. Order unknown: silent."""
-    known = {id(e.event.node) for e in events if e.event.kind == "backward"}
-    sources = [loop.node, *{id(c.func): c.func for e in events for c in e.path if isinstance(c, Inline)}.values()]
-    found = False
-
-    class _V(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            nonlocal found
-            attr = node.func.attr.value if isinstance(node.func, cst.Attribute) else None
-            found = found or (attr in ("backward", "manual_backward") and id(node) not in known)
-
-    for source in sources:
-        source.visit(_V())
-    return found

@@ -6,7 +6,7 @@ import libcst as cst
 
 from ..analysis import ScriptModel
 from ..analysis.bindings import Obj
-from ..analysis.ordering import receiver_label, short
+from ..analysis.ordering import counts_epochs, receiver_label, short
 from ..analysis.trace import Arm, Located, Loop, located
 from ..registry import Finding, Rule
 
@@ -120,7 +120,7 @@ def _epoch_horizon(model: ScriptModel, call: cst.Call, keyword: str) -> str | No
     multiplied by a number of batches)."""
     for i, arg in enumerate(call.args):
         if (arg.keyword is not None and arg.keyword.value == keyword) or (arg.keyword is None and i == 1):
-            if _counts_epochs(model, arg.value):
+            if counts_epochs(model, arg.value):
                 return f"{keyword}={short(model.code(arg.value), 30)}"
             return None
     return None
@@ -148,30 +148,3 @@ def _per_batch(events: list[Located], loc: Located, optimizers: frozenset[Obj]) 
     )
 
 
-# Calls that keep an epoch count an epoch count (`int(0.75 * epochs)`).
-_NEUTRAL_CALLS = frozenset({"int", "round", "max", "min", "math.floor", "math.ceil"})
-
-
-def _counts_epochs(model: ScriptModel, expr: cst.BaseExpression) -> bool:
-    """The expression is computed from epoch counts only: every name in it says `epoch` (and
-    not `per_epoch`, a number of batches), and it calls nothing but `int`/`round`/`max`/..."""
-    names: list[str] = []
-    ok = True
-
-    class _V(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> bool:
-            nonlocal ok
-            ok = ok and model.code(node.func) in _NEUTRAL_CALLS
-            for arg in node.args:
-                arg.value.visit(self)
-            return False
-
-        def visit_Name(self, node: cst.Name) -> None:
-            names.append(node.value)
-
-        def visit_Attribute(self, node: cst.Attribute) -> bool:
-            names.append(model.code(node))
-            return False
-
-    expr.visit(_V())
-    return ok and bool(names) and all("epoch" in n.lower() and "per_epoch" not in n.lower() for n in names)

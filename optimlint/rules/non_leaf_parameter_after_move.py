@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import libcst as cst
-from libcst.metadata import QualifiedNameProvider, QualifiedNameSource
+from libcst.metadata import QualifiedNameProvider
 
 from ..analysis import ScriptModel
 from ..analysis.bindings import dotted
@@ -167,14 +167,6 @@ def _move_calls(model: ScriptModel) -> list[cst.Call]:
     ]
 
 
-def _qualname(model: ScriptModel, node: cst.CSTNode) -> str | None:
-    names = model.wrapper.resolve(QualifiedNameProvider).get(node, set())
-    for q in names() if callable(names) else names:  # type: ignore[operator]
-        if q.source in (QualifiedNameSource.IMPORT, QualifiedNameSource.BUILTIN):
-            return q.name
-    return None
-
-
 def _keyword(call: cst.Call, name: str) -> cst.Arg | None:
     return next((a for a in call.args if a.keyword is not None and a.keyword.value == name), None)
 
@@ -188,7 +180,7 @@ def _leaf_kind(model: ScriptModel, receiver: cst.BaseExpression) -> str | None:
     ``requires_grad_`` for ``x.requires_grad_()``: a leaf that a move would replace by a copy."""
     if not isinstance(receiver, cst.Call):
         return None
-    q = _qualname(model, receiver.func) or ""
+    q = model.qualname(receiver.func) or ""
     grad = _keyword(receiver, "requires_grad")
     if q in _PARAMETER:
         return None if grad is not None and _is_literal(grad.value, "False") else "parameter"
@@ -321,7 +313,7 @@ def _module_attribute(model: ScriptModel, target: cst.BaseExpression) -> bool:
 def _is_module_class(model: ScriptModel, cls: cst.ClassDef, seen: set[str]) -> bool:
     seen.add(cls.name.value)
     for base in cls.bases:
-        q = _qualname(model, base.value) or ""
+        q = model.qualname(base.value) or ""
         if q in _MODULE_BASES or q.endswith(("LightningModule",)):
             return True
         if isinstance(base.value, cst.Name) and base.value.value not in seen:
@@ -378,7 +370,7 @@ def _factory_keywords(model: ScriptModel, call: cst.Call, factory: cst.Call) -> 
         func = factory.func
         if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)) or call.args:
             return None
-        if _qualname(model, func.value) != "torch":
+        if model.qualname(func.value) != "torch":
             return None
         return [("dtype", cst.Attribute(value=cst.Name(func.value.value), attr=cst.Name(_CASTS[method])))]
     if method != "to":

@@ -14,6 +14,7 @@ from ..analysis.ordering import (
     receiver_label,
     simple_statement,
     site,
+    unrecorded_backward,
 )
 from ..analysis.trace import (
     Arm,
@@ -125,7 +126,7 @@ class OptimizerStepBeforeBackward(Rule):
 
     def _check_loop(self, model: ScriptModel, loop: Loop) -> Iterator[Finding]:
         events = located(loop.body)
-        if _unrecorded_backward(model, loop, events):
+        if unrecorded_backward(model, loop, events):
             return
         for step in events:
             if not _optimizers_stepped(step) or not _own(step) or _conditional(step, loop):
@@ -224,20 +225,3 @@ def _cleared_before(events: list[Located], step: Located) -> bool:
 def _is_update(model: ScriptModel, statement: cst.BaseStatement) -> bool:
     return isinstance(statement, cst.SimpleStatementLine) and model.code(statement).strip().endswith(".update()")
 
-
-def _unrecorded_backward(model: ScriptModel, loop: Loop, events: list[Located]) -> bool:
-    """A ``.backward()`` call in the loop (or a function it calls) with no backward event: libcst
-    names ``(loss / k).backward`` ``builtins.None``, so the trace misses it. Order unknown: silent."""
-    known = {id(e.event.node) for e in events if e.event.kind == "backward"}
-    sources = [loop.node, *{id(c.func): c.func for e in events for c in e.path if isinstance(c, Inline)}.values()]
-    found = False
-
-    class _V(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            nonlocal found
-            attr = node.func.attr.value if isinstance(node.func, cst.Attribute) else None
-            found = found or (attr in ("backward", "manual_backward") and id(node) not in known)
-
-    for source in sources:
-        source.visit(_V())
-    return found

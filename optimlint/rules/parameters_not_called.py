@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import libcst as cst
-from libcst.metadata import QualifiedNameProvider, QualifiedNameSource
+from libcst.metadata import QualifiedNameProvider
 
 from ..analysis import ScriptModel
 from ..analysis.bindings import dotted
@@ -173,14 +173,6 @@ def _assigned_attributes(model: ScriptModel) -> set[str]:
     return names
 
 
-def _qualname(model: ScriptModel, node: cst.CSTNode) -> str | None:
-    names = model.wrapper.resolve(QualifiedNameProvider).get(node, set())
-    for q in names() if callable(names) else names:  # type: ignore[operator]
-        if q.source in (QualifiedNameSource.IMPORT, QualifiedNameSource.BUILTIN):
-            return q.name
-    return None
-
-
 def _is_module(model: ScriptModel, expr: cst.BaseExpression, depth: int = 0) -> bool:
     """``expr`` certainly evaluates to an ``nn.Module`` (not a parameter container): a module
     constructor call, a move of one, or a name every assignment of which in its scope is one."""
@@ -190,7 +182,7 @@ def _is_module(model: ScriptModel, expr: cst.BaseExpression, depth: int = 0) -> 
         func = expr.func
         if isinstance(func, cst.Attribute) and func.attr.value in ("to", "cuda", "cpu", "double", "float", "half"):
             return _is_module(model, func.value, depth + 1)
-        q = _qualname(model, func) or ""
+        q = model.qualname(func) or ""
         module, _, name = q.rpartition(".")
         if module.startswith("torch.nn") and not module.startswith("torch.nn.functional"):
             return name[:1].isupper() and name not in _NOT_MODULES
@@ -251,7 +243,7 @@ def _defines(cls: cst.ClassDef, method: str) -> bool:
 def _is_module_class(model: ScriptModel, cls: cst.ClassDef, seen: set[str]) -> bool:
     seen.add(cls.name.value)
     for base in cls.bases:
-        q = _qualname(model, base.value) or ""
+        q = model.qualname(base.value) or ""
         if q in _MODULE_BASES:
             return True
         if isinstance(base.value, cst.Name) and base.value.value not in seen:

@@ -6,7 +6,14 @@ import libcst as cst
 
 from ..analysis import ScriptModel
 from ..analysis.bindings import Obj
-from ..analysis.ordering import receiver_label, short, simple_statement, through_call
+from ..analysis.ordering import (
+    after_scaler_update,
+    counts_epochs,
+    receiver_label,
+    short,
+    simple_statement,
+    through_call,
+)
 from ..analysis.trace import Located, Loop, located
 from ..fix import Fix, MoveAfter
 from ..registry import Finding, Rule
@@ -179,7 +186,7 @@ class PerBatchSchedulerSteppedPerEpoch(Rule):
             or model.body_of(anchor) is None
         ):
             return Fix(title, "display-only")
-        return Fix(title, "unsafe", (MoveAfter((statement,), _after_scaler_update(model, anchor)),))
+        return Fix(title, "unsafe", (MoveAfter((statement,), after_scaler_update(model, anchor)),))
 
 
 def _optimizer_step_text(model: ScriptModel, opt_step: Located) -> str:
@@ -208,49 +215,8 @@ def _horizon(model: ScriptModel, call: cst.Call, cls: str) -> tuple[str, bool]:
         text = model.code(value)
         if keyword == "steps_per_epoch":
             return f"`steps_per_epoch={short(text, 30)}`", text.strip() == "1"
-        return f"`{keyword}={short(text, 30)}`", _counts_epochs(model, value)
+        return f"`{keyword}={short(text, 30)}`", counts_epochs(model, value)
     return ("`step_size_up=2000` by default", False) if cls == "CyclicLR" else ("its total steps", False)
 
 
-def _after_scaler_update(model: ScriptModel, anchor: cst.BaseStatement) -> cst.BaseStatement:
-    """``scaler.step(opt); scaler.update()`` is one unit in the AMP recipe: go after both."""
-    holder = model.body_of(anchor)
-    if holder is None:
-        return anchor
-    body = list(holder[1])
-    index = body.index(anchor)
-    follower = body[index + 1] if index + 1 < len(body) else None
-    if isinstance(follower, cst.SimpleStatementLine) and len(follower.body) == 1:
-        call = follower.body[0].value if isinstance(follower.body[0], cst.Expr) else None
-        if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and call.func.attr.value == "update":
-            return follower
-    return anchor
 
-
-# Calls that keep an epoch count an epoch count (`int(0.75 * epochs)`).
-_NEUTRAL_CALLS = frozenset({"int", "round", "max", "min", "math.floor", "math.ceil"})
-
-
-def _counts_epochs(model: ScriptModel, expr: cst.BaseExpression) -> bool:
-    """The expression is computed from epoch counts only: every name in it says `epoch` (and
-    not `per_epoch`, a number of batches), and it calls nothing but `int`/`round`/`max`/..."""
-    names: list[str] = []
-    ok = True
-
-    class _V(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> bool:
-            nonlocal ok
-            ok = ok and model.code(node.func) in _NEUTRAL_CALLS
-            for arg in node.args:
-                arg.value.visit(self)
-            return False
-
-        def visit_Name(self, node: cst.Name) -> None:
-            names.append(node.value)
-
-        def visit_Attribute(self, node: cst.Attribute) -> bool:
-            names.append(model.code(node))
-            return False
-
-    expr.visit(_V())
-    return ok and bool(names) and all("epoch" in n.lower() and "per_epoch" not in n.lower() for n in names)

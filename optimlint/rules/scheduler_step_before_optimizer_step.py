@@ -8,6 +8,7 @@ from ..analysis import ScriptModel
 from ..analysis.bindings import Obj
 from ..analysis.ordering import (
     MovePlan,
+    after_scaler_update,
     describe,
     exclusive,
     has_early_exit,
@@ -181,7 +182,9 @@ class SchedulerStepBeforeOptimizerStep(Rule):
         if plan is None:
             return Fix(title, "display-only")
         if opt_step.event.via_scaler and not epoch_level:
-            plan = _after_scaler_update(model, plan)
+            anchor = after_scaler_update(model, plan.anchor)
+            if anchor is not plan.anchor:
+                plan = MovePlan(plan.statement, anchor, (*plan.between, plan.anchor))
         risky = through_call(sched_step, ()) or has_early_exit((*plan.between, plan.anchor))
         return Fix(title, "unsafe" if risky else "safe", (MoveAfter((plan.statement,), plan.anchor),))
 
@@ -245,24 +248,3 @@ def _plan(
             continue
         return None
 
-
-def _after_scaler_update(model: ScriptModel, plan: MovePlan) -> MovePlan:
-    """``scaler.step(opt); scaler.update()`` is one unit in the AMP recipe: go after both."""
-    holder = model.body_of(plan.anchor)
-    if holder is None:
-        return plan
-    body = list(holder[1])
-    index = body.index(plan.anchor)
-    if index + 1 < len(body):
-        follower = body[index + 1]
-        if isinstance(follower, cst.SimpleStatementLine) and len(follower.body) == 1:
-            small = follower.body[0]
-            call = small.value if isinstance(small, cst.Expr) else None
-            if (
-                isinstance(call, cst.Call)
-                and isinstance(call.func, cst.Attribute)
-                and call.func.attr.value == "update"
-                and not call.args
-            ):
-                return MovePlan(plan.statement, follower, (*plan.between, plan.anchor))
-    return plan

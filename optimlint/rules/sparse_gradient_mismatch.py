@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Iterator
 
 import libcst as cst
-from libcst.metadata import QualifiedNameProvider, QualifiedNameSource
 
 from ..analysis import ScriptModel
 from ..analysis.bindings import Obj, dotted
@@ -207,14 +206,6 @@ def _union(parts: list[Kinds | None]) -> Kinds | None:
     return frozenset(out)
 
 
-def _qualname(model: ScriptModel, node: cst.CSTNode) -> str | None:
-    names = model.wrapper.resolve(QualifiedNameProvider).get(node, set())
-    for q in names() if callable(names) else names:  # type: ignore[operator]
-        if q.source in (QualifiedNameSource.IMPORT, QualifiedNameSource.BUILTIN):
-            return q.name
-    return None
-
-
 def _local_class(model: ScriptModel, name: str) -> cst.ClassDef | None:
     return next((s for s in model.module.body if isinstance(s, cst.ClassDef) and s.name.value == name), None)
 
@@ -271,14 +262,14 @@ def _class_kinds(model: ScriptModel, cls: cst.ClassDef, depth: int) -> Kinds | N
         return None
     parts: list[Kinds | None] = []
     for base in cls.bases:
-        q = _qualname(model, base.value) or ""
+        q = model.qualname(base.value) or ""
         if q.endswith(_MODULE_BASES):
             continue
         local = _local_class(model, base.value.value) if isinstance(base.value, cst.Name) else None
         parts.append(_class_kinds(model, local, depth + 1) if local is not None else None)
     for value in _self_assignments(cls):
         if isinstance(value, cst.Call):
-            module = (_qualname(model, value.func) or "").rpartition(".")[0]
+            module = (model.qualname(value.func) or "").rpartition(".")[0]
             if module in _VALUE_MODULES or module == "torch":
                 continue  # a number or a plain tensor attribute, not a parameter
             parts.append(_expr_kinds(model, value, depth + 1))
@@ -299,7 +290,7 @@ def _expr_kinds(model: ScriptModel, expr: cst.BaseExpression, depth: int) -> Kin
     func = expr.func
     if isinstance(func, cst.Attribute) and func.attr.value in _MOVES:
         return _expr_kinds(model, func.value, depth + 1)
-    q = _qualname(model, func) or ""
+    q = model.qualname(func) or ""
     module, _, name = q.rpartition(".")
     if name == "from_pretrained" and module.rpartition(".")[2] in _EMBEDDINGS:
         name, module = module.rpartition(".")[2], "torch.nn"

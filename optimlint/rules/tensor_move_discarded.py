@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import libcst as cst
-from libcst.metadata import QualifiedNameProvider, QualifiedNameSource
+from libcst.metadata import QualifiedNameProvider
 
 from ..analysis import ScriptModel
 from ..analysis.bindings import Obj, dotted
@@ -149,14 +149,6 @@ def _bare_moves(model: ScriptModel) -> dict[int, cst.Expr]:
     return found
 
 
-def _qualname(model: ScriptModel, node: cst.CSTNode) -> str | None:
-    names = model.wrapper.resolve(QualifiedNameProvider).get(node, set())
-    for q in names() if callable(names) else names:  # type: ignore[operator]
-        if q.source in (QualifiedNameSource.IMPORT, QualifiedNameSource.BUILTIN):
-            return q.name
-    return None
-
-
 def _is_tensor(model: ScriptModel, obj: Obj, unpacked: set[int]) -> bool:
     """Known to be a plain tensor: made by a torch factory (not one that requires grad, whose
     reassignment would make it a non-leaf), or unpacked from a data loader's batch."""
@@ -164,7 +156,7 @@ def _is_tensor(model: ScriptModel, obj: Obj, unpacked: set[int]) -> bool:
         return False
     origin = obj.origin
     if isinstance(origin, cst.Call):
-        module, _, name = (_qualname(model, origin.func) or "").rpartition(".")
+        module, _, name = (model.qualname(origin.func) or "").rpartition(".")
         grad = any(a.keyword is not None and a.keyword.value == "requires_grad" for a in origin.args)
         return module == "torch" and name in _FACTORIES and not grad
     return origin is not None and id(origin) in unpacked
@@ -223,7 +215,7 @@ def _is_loader_loop(model: ScriptModel, loop: Loop, node: cst.For) -> bool:
             break
         source = source.args[0].value
     if isinstance(source, cst.Call):
-        return (_qualname(model, source.func) or "").endswith("DataLoader")
+        return (model.qualname(source.func) or "").endswith("DataLoader")
     last = (dotted(source) or "").rpartition(".")[2].lower()
     return "loader" in last or last == "dl" or last.endswith("_dl")
 

@@ -17,12 +17,12 @@ from ..analysis.ordering import (
     simple_statement,
     site,
     through_call,
+    unrecorded_backward,
 )
 from ..analysis.trace import (
     Arm,
     Container,
     Handler,
-    Inline,
     Located,
     Loop,
     assigned_names,
@@ -125,7 +125,7 @@ class ZeroGradBetweenBackwardAndStep(Rule):
 
     def _check_loop(self, model: ScriptModel, loop: Loop) -> Iterator[Finding]:
         events = located(loop.body)
-        if _unrecorded_backward(model, loop, events):
+        if unrecorded_backward(model, loop, events):
             return
         reported: set[int] = set()
         for step in events:
@@ -269,20 +269,3 @@ def _plan_before(model: ScriptModel, statement: cst.BaseStatement, target: cst.C
         return None
     return MovePlan(statement, body[i - 1], tuple(body[i:j]))
 
-
-def _unrecorded_backward(model: ScriptModel, loop: Loop, events: list[Located]) -> bool:
-    """A ``.backward()`` call in the loop (or a function it calls) with no backward event: libcst
-    names ``(loss / k).backward`` ``builtins.None``, so the trace misses it. Order unknown: silent."""
-    known = {id(e.event.node) for e in events if e.event.kind == "backward"}
-    sources = [loop.node, *{id(c.func): c.func for e in events for c in e.path if isinstance(c, Inline)}.values()]
-    found = False
-
-    class _V(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            nonlocal found
-            attr = node.func.attr.value if isinstance(node.func, cst.Attribute) else None
-            found = found or (attr in ("backward", "manual_backward") and id(node) not in known)
-
-    for source in sources:
-        source.visit(_V())
-    return found
