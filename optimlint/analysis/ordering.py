@@ -10,7 +10,17 @@ import libcst as cst
 
 from . import ScriptModel
 from .bindings import Obj, overlaps
-from .trace import Arm, Container, Event, Inline, Located, Loop, assigned_names, located
+from .trace import (
+    Arm,
+    Container,
+    Event,
+    Inline,
+    Located,
+    Loop,
+    assigned_names,
+    located,
+    names_in,
+)
 
 # Uses of an optimizer that a later move invalidates (OPT101).
 USE_KINDS = frozenset({"step", "zero_grad", "load_state", "pass", "call", "return", "store"})
@@ -301,3 +311,23 @@ def counts_epochs(model: ScriptModel, expr: cst.BaseExpression) -> bool:
 
     expr.visit(_V())
     return ok and bool(names) and all("epoch" in n.lower() and "per_epoch" not in n.lower() for n in names)
+
+
+def varies_between_iterations(loc: Located, loop: Loop) -> bool:
+    """True when the event may not run in every iteration of ``loop`` (so not in the first): it is
+    guarded by something that changes from one iteration to the next (``if epoch > 0``, an
+    accumulation guard ``if (i + 1) % k == 0``), on an exception path, or in a branch inside a
+    called function."""
+    inside_call = False
+    for container in loc.path:
+        if isinstance(container, Inline):
+            inside_call = True
+        elif isinstance(container, Arm):
+            if container.exceptional or container.unordered or inside_call:
+                return True
+            read: set[str] = set()
+            for test in container.tests:
+                read |= names_in(test)
+            if read & loop.variant_names:
+                return True
+    return False

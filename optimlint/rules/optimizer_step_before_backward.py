@@ -15,17 +15,15 @@ from ..analysis.ordering import (
     simple_statement,
     site,
     unrecorded_backward,
+    varies_between_iterations,
 )
 from ..analysis.trace import (
-    Arm,
     Container,
     Handler,
-    Inline,
     Located,
     Loop,
     located,
     loops,
-    names_in,
 )
 from ..fix import Fix, MoveAfter
 from ..registry import Finding, Rule
@@ -129,7 +127,7 @@ class OptimizerStepBeforeBackward(Rule):
         if unrecorded_backward(model, loop, events):
             return
         for step in events:
-            if not _optimizers_stepped(step) or not _own(step) or _conditional(step, loop):
+            if not _optimizers_stepped(step) or not _own(step) or varies_between_iterations(step, loop):
                 continue
             if any(e.event.kind == "backward" and not exclusive(e, step) for e in events[: step.index]):
                 continue  # a backward earlier in the iteration produced the gradients
@@ -178,20 +176,6 @@ def _own(loc: Located) -> bool:
     """The event belongs to this loop body, not to a nested loop or handler (judged there)."""
     return not any(isinstance(c, (Loop, Handler)) for c in loc.path)
 
-
-def _conditional(loc: Located, loop: Loop) -> bool:
-    """Guarded by something that changes between iterations (``if i > 0``, an accumulation
-    guard), an exception path, or a branch inside a called function."""
-    inside_call = False
-    for container in loc.path:
-        if isinstance(container, Inline):
-            inside_call = True
-        elif isinstance(container, Arm):
-            if container.exceptional or container.unordered or inside_call:
-                return True
-            if set().union(*(names_in(t) for t in container.tests)) & loop.variant_names:
-                return True
-    return False
 
 
 def _backwards_after(events: list[Located], step: Located) -> list[Located]:

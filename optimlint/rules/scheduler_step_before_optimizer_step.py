@@ -17,9 +17,9 @@ from ..analysis.ordering import (
     simple_statement,
     site,
     through_call,
+    varies_between_iterations,
 )
 from ..analysis.trace import (
-    Arm,
     Event,
     Handler,
     Inline,
@@ -28,7 +28,6 @@ from ..analysis.trace import (
     handlers,
     located,
     loops,
-    names_in,
 )
 from ..fix import Fix, MoveAfter, Replace
 from ..registry import Finding, Rule
@@ -134,7 +133,7 @@ class SchedulerStepBeforeOptimizerStep(Rule):
                 )
                 if opt_step is None or opt_step.index < sched_step.index or exclusive(sched_step, opt_step):
                     continue
-                if _conditional(sched_step, loop):
+                if varies_between_iterations(sched_step, loop):
                     continue
                 yield Finding(
                     site(sched_step, ()),
@@ -199,23 +198,6 @@ def _order_sensitive_steps(loc: Located) -> list[Obj]:
         if o.kind == "scheduler" and o.info is not None and getattr(o.info, "cadence", "") != "metric"
     ]
 
-
-def _conditional(loc: Located, loop: Loop) -> bool:
-    """True when the step may not run in the first iteration: guarded by something that changes
-    from one iteration to the next (``if epoch > 0``), an exception path, or a branch in a callee."""
-    inside_call = False
-    for container in loc.path:
-        if isinstance(container, Inline):
-            inside_call = True
-        elif isinstance(container, Arm):
-            if container.exceptional or container.unordered or inside_call:
-                return True
-            read: set[str] = set()
-            for test in container.tests:
-                read |= names_in(test)
-            if read & loop.variant_names:
-                return True
-    return False
 
 
 def _plan(
