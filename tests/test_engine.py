@@ -60,10 +60,9 @@ def test_prefilter_skips_files_without_vocabulary() -> None:
 
 def test_deep_nesting_is_a_clean_error() -> None:
     source = "import torch.optim\nx = " + "(" * 2000 + "1" + ")" * 2000 + "\n"
-    try:
+    with pytest.raises(SourceError) as info:
         lint_source(source, "deep.py")
-    except SourceError as exc:
-        assert exc.path == "deep.py"
+    assert info.value.path == "deep.py"
 
 
 def test_fix_preserves_crlf_and_parses() -> None:
