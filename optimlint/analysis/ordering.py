@@ -9,11 +9,13 @@ from typing import Iterable, Iterator, Sequence
 import libcst as cst
 
 from . import ScriptModel
+from .arguments import keyword
 from .bindings import Obj, overlaps
 from .trace import (
     Arm,
     Container,
     Event,
+    Handler,
     Inline,
     Located,
     Loop,
@@ -63,6 +65,83 @@ def managed(events: Sequence[Located], objs: Iterable[Obj]) -> bool:
     """A framework (``accelerator.prepare``, ``deepspeed.initialize``) took charge of these objects."""
     targets = tuple(objs)
     return any(loc.event.kind == "managed" and touches(loc, targets) for loc in events)
+
+
+def optimizers_stepped(loc: Located) -> list[Obj]:
+    """The torch optimizers a ``step`` event updates: ``opt.step()``, ``scaler.step(opt)``.
+
+    A step given a closure (``opt.step(closure)``) computes, and clears, its own gradients, so
+    the gradient-order rules leave it out."""
+    event = loc.event
+    if event.kind != "step" or (event.args and not event.via_scaler):
+        return []
+    return [o for o in event.objs if o.kind == "optimizer"]
+
+
+def may_clear(loc: Located, opts: Iterable[Obj]) -> bool:
+    """A ``zero_grad`` event (``opt.zero_grad()``, ``model.zero_grad()``, a ``p.grad = None``
+    loop) that may clear gradients of one of ``opts``: the optimizer itself, or a module or
+    parameter source that shares parameters with one it draws from."""
+    if loc.event.kind != "zero_grad":
+        return False
+    targets = tuple(opts)
+    cleared = loc.event.objs
+    return any(o in cleared for o in targets) or any(
+        overlaps(c, m) for c in cleared for o in targets for m in o.modules
+    )
+
+
+def surely_clears(model: ScriptModel, loc: Located, opts: Iterable[Obj]) -> bool:
+    """A ``zero_grad`` event that certainly clears all the gradients of one of ``opts``: the
+    optimizer itself, or modules containing every module its parameters come from. A
+    ``p.grad = ...`` loop counts only when it sets ``None``. Clearing one submodule's gradients
+    before the step (to freeze it) is deliberate and does not count."""
+    event = loc.event
+    if event.kind != "zero_grad":
+        return False
+    if event.method == "grad = None":
+        assign = model.parents.get(model.parents.get(event.node))  # type: ignore[arg-type]
+        if not (isinstance(assign, cst.Assign) and isinstance(assign.value, cst.Name) and assign.value.value == "None"):
+            return False
+    return any(
+        o in event.objs or (o.modules and all(any(a in set(m.lineage()) for a in event.objs) for m in o.modules))
+        for o in opts
+    )
+
+
+def dispatches_on_type(model: ScriptModel, loc: Located) -> bool:
+    """The event sits in a branch that picks the call by the object's type
+    (``if isinstance(s, ReduceLROnPlateau): s.step(m) else: s.step()``, ``hasattr``): the
+    analysis does not narrow types, so such generic code is left alone."""
+    for container in loc.path:
+        if isinstance(container, Arm):
+            if any(w in model.code(t) for t in container.tests for w in ("isinstance", "Plateau", "hasattr")):
+                return True
+    return False
+
+
+def nested_deeper(loc: Located) -> bool:
+    """The event sits in a nested loop or exception handler of the body it was collected from;
+    loop-order rules judge it in that nested body instead."""
+    return any(isinstance(c, (Loop, Handler)) for c in loc.path)
+
+
+def conditional_beyond(loc: Located, other: Located) -> bool:
+    """``loc`` runs under a branch that ``other`` is not under: in some iterations it runs and
+    ``other`` runs without it (a gradient-accumulation guard ``if (i + 1) % k == 0:``)."""
+    shared = common_prefix(loc.path, other.path)
+    return any(isinstance(c, Arm) for c in loc.path[len(shared):])
+
+
+def never_together(a: Located, b: Located, loop: Loop) -> bool:
+    """``a`` and ``b`` sit in different arms of one branch whose tests read nothing that changes
+    from one iteration of ``loop`` to the next (``if mode == "eval": ... else: ...``): in a
+    given run only one of them ever executes."""
+    if not exclusive(a, b):
+        return False
+    arm = a.path[len(common_prefix(a.path, b.path))]
+    assert isinstance(arm, Arm)
+    return not set().union(*(names_in(t) for t in arm.tests)) & loop.variant_names
 
 
 @dataclass(frozen=True)
@@ -331,3 +410,46 @@ def varies_between_iterations(loc: Located, loop: Loop) -> bool:
             if read & loop.variant_names:
                 return True
     return False
+
+
+def latest_backward(events: list[Located], before: Located) -> Located | None:
+    """The last backward that can run before ``before`` in the iteration (not in another arm)."""
+    for loc in reversed(events[: before.index]):
+        if loc.event.kind == "backward" and not exclusive(loc, before):
+            return loc
+    return None
+
+def scaled_by(events: list[Located], backward: Located) -> Located | None:
+    """The ``scaler.scale(...)`` event of an enabled torch GradScaler whose result ``backward``
+    runs on (``scaler.scale(loss).backward()``, or ``scaled = scaler.scale(loss)`` first)."""
+    origins = {id(o.origin) for o in backward.event.objs if o.origin is not None}
+    for loc in events[: backward.index]:
+        event = loc.event
+        if event.kind == "scaler" and event.method == "scale" and id(event.node) in origins:
+            if any(o.kind == "scaler" and not scaler_disabled(o) for o in event.objs):
+                return loc
+    return None
+
+def scaler_disabled(scaler: Obj) -> bool:
+    """``GradScaler(..., enabled=False)`` written literally: every method is a no-op."""
+    call = scaler.origin
+    if not isinstance(call, cst.Call):
+        return False
+    enabled = keyword(call, "enabled")
+    return enabled is not None and isinstance(enabled.value, cst.Name) and enabled.value.value == "False"
+
+def handed_over(model: ScriptModel, loop: Loop, events: list[Located], names: set[str]) -> bool:
+    """One of ``names`` (the scaler, the model, the optimizer) is passed to a call in the loop that
+    the analysis does not follow (``finish_step(scaler, optimizer)`` from another module): it may
+    do what the rule looks for (``update()``, ``unscale_``, ``backward()``)."""
+    followed = {id(c.call) for loc in events for c in loc.path if isinstance(c, Inline)}
+    found = False
+
+    class _Calls(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> None:
+            nonlocal found
+            if id(node) not in followed and any(model.code(a.value) in names for a in node.args):
+                found = True
+
+    loop.node.body.visit(_Calls())
+    return found

@@ -80,6 +80,136 @@ SCHEDULERS: dict[str, SchedulerInfo] = {
     )
 }
 
+# Constructor parameters of each class (torch 2.13, ``inspect.signature``): positional-or-keyword
+# ones in order, then keyword-only ones. Binds positional arguments to names; tests check the
+# table against the installed torch.
+SIGNATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "Adadelta": (
+        ("params", "lr", "rho", "eps", "weight_decay", "foreach"),
+        ("capturable", "maximize", "differentiable"),
+    ),
+    "Adagrad": (
+        ("params", "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "foreach"),
+        ("maximize", "differentiable", "fused"),
+    ),
+    "Adam": (
+        ("params", "lr", "betas", "eps", "weight_decay", "amsgrad"),
+        ("foreach", "maximize", "capturable", "differentiable", "fused", "decoupled_weight_decay"),
+    ),
+    "AdamW": (
+        ("params", "lr", "betas", "eps", "weight_decay", "amsgrad"),
+        ("maximize", "foreach", "capturable", "differentiable", "fused"),
+    ),
+    "SparseAdam": (
+        ("params", "lr", "betas", "eps", "maximize"),
+        (),
+    ),
+    "Adamax": (
+        ("params", "lr", "betas", "eps", "weight_decay", "foreach"),
+        ("maximize", "differentiable", "capturable"),
+    ),
+    "ASGD": (
+        ("params", "lr", "lambd", "alpha", "t0", "weight_decay", "foreach", "maximize", "differentiable", "capturable"),
+        (),
+    ),
+    "LBFGS": (
+        ("params", "lr", "max_iter", "max_eval", "tolerance_grad", "tolerance_change", "history_size", "line_search_fn"),
+        (),
+    ),
+    "RMSprop": (
+        ("params", "lr", "alpha", "eps", "weight_decay", "momentum", "centered", "capturable", "foreach", "maximize", "differentiable"),
+        (),
+    ),
+    "Rprop": (
+        ("params", "lr", "etas", "step_sizes"),
+        ("capturable", "foreach", "maximize", "differentiable"),
+    ),
+    "SGD": (
+        ("params", "lr", "momentum", "dampening", "weight_decay", "nesterov"),
+        ("maximize", "foreach", "differentiable", "fused"),
+    ),
+    "NAdam": (
+        ("params", "lr", "betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay"),
+        ("foreach", "maximize", "capturable", "differentiable"),
+    ),
+    "RAdam": (
+        ("params", "lr", "betas", "eps", "weight_decay", "decoupled_weight_decay"),
+        ("foreach", "maximize", "capturable", "differentiable"),
+    ),
+    "Adafactor": (
+        ("params", "lr", "beta2_decay", "eps", "d", "weight_decay"),
+        ("foreach", "maximize"),
+    ),
+    "Muon": (
+        ("params", "lr", "weight_decay", "momentum", "nesterov", "ns_coefficients", "eps", "ns_steps", "adjust_lr_fn"),
+        (),
+    ),
+    "LambdaLR": (
+        ("optimizer", "lr_lambda", "last_epoch"),
+        (),
+    ),
+    "MultiplicativeLR": (
+        ("optimizer", "lr_lambda", "last_epoch"),
+        (),
+    ),
+    "StepLR": (
+        ("optimizer", "step_size", "gamma", "last_epoch"),
+        (),
+    ),
+    "MultiStepLR": (
+        ("optimizer", "milestones", "gamma", "last_epoch"),
+        (),
+    ),
+    "ConstantLR": (
+        ("optimizer", "factor", "total_iters", "last_epoch"),
+        (),
+    ),
+    "LinearLR": (
+        ("optimizer", "start_factor", "end_factor", "total_iters", "last_epoch"),
+        (),
+    ),
+    "ExponentialLR": (
+        ("optimizer", "gamma", "last_epoch"),
+        (),
+    ),
+    "SequentialLR": (
+        ("optimizer", "schedulers", "milestones", "last_epoch"),
+        (),
+    ),
+    "CosineAnnealingLR": (
+        ("optimizer", "T_max", "eta_min", "last_epoch"),
+        (),
+    ),
+    "ChainedScheduler": (
+        ("schedulers", "optimizer"),
+        (),
+    ),
+    "ReduceLROnPlateau": (
+        ("optimizer", "mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr", "eps"),
+        (),
+    ),
+    "CyclicLR": (
+        ("optimizer", "base_lr", "max_lr", "step_size_up", "step_size_down", "mode", "gamma", "scale_fn", "scale_mode", "cycle_momentum", "base_momentum", "max_momentum", "last_epoch"),
+        (),
+    ),
+    "CosineAnnealingWarmRestarts": (
+        ("optimizer", "T_0", "T_mult", "eta_min", "last_epoch"),
+        (),
+    ),
+    "OneCycleLR": (
+        ("optimizer", "max_lr", "total_steps", "epochs", "steps_per_epoch", "pct_start", "anneal_strategy", "cycle_momentum", "base_momentum", "max_momentum", "div_factor", "final_div_factor", "three_phase", "last_epoch"),
+        (),
+    ),
+    "PolynomialLR": (
+        ("optimizer", "total_iters", "power", "last_epoch"),
+        (),
+    ),
+    "SWALR": (
+        ("optimizer", "swa_lr", "anneal_epochs", "anneal_strategy", "last_epoch"),
+        (),
+    ),
+}
+
 OPTIMIZER_MODULES = ("torch.optim",)
 SCHEDULER_MODULES = ("torch.optim.lr_scheduler", "torch.optim.swa_utils")
 

@@ -1,16 +1,14 @@
 from __future__ import annotations
 
-import ast
 from typing import Iterator
 
 import libcst as cst
 
 from ..analysis import ScriptModel
+from ..analysis.arguments import bind_torch, keyword, number
 from ..analysis.trace import located
 from ..fix import Fix, Replace
 from ..registry import Finding, Rule
-
-_WEIGHT_DECAY_POSITION = 4  # Adam(params, lr, betas, eps, weight_decay, amsgrad)
 
 
 class AdamWeightDecay(Rule):
@@ -82,8 +80,7 @@ class AdamWeightDecay(Rule):
                 if obj.kind != "optimizer" or obj.qualname not in ("torch.optim.Adam", "torch.optim.adam.Adam"):
                     continue
                 decay = _weight_decay(call)
-                if decay is None or any(a.keyword is not None and a.keyword.value == "decoupled_weight_decay"
-                                        for a in call.args):
+                if decay is None or keyword(call, "decoupled_weight_decay") is not None:
                     continue
                 yield Finding(
                     call,
@@ -111,23 +108,11 @@ class AdamWeightDecay(Rule):
 
 def _weight_decay(call: cst.Call) -> str | None:
     """The source of the literal, non-zero ``weight_decay`` of an ``Adam(...)`` call, else None."""
-    positional = [a for a in call.args if a.keyword is None]
-    if any(a.star for a in call.args):
+    bound = bind_torch(call, "Adam")
+    value = number(bound.literal("weight_decay"))
+    if not bound.complete or value is None or value <= 0:
         return None
-    expr: cst.BaseExpression | None = next(
-        (a.value for a in call.args if a.keyword is not None and a.keyword.value == "weight_decay"), None
-    )
-    if expr is None and len(positional) > _WEIGHT_DECAY_POSITION:
-        expr = positional[_WEIGHT_DECAY_POSITION].value
-    if expr is None:
-        return None
-    try:
-        value = ast.literal_eval(cst.Module([]).code_for_node(expr))
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        return None
-    return cst.Module([]).code_for_node(expr).strip()
+    return cst.Module([]).code_for_node(bound.args["weight_decay"].value).strip()
 
 
 def _torch_optim_imports(module: cst.Module) -> list[cst.ImportFrom]:

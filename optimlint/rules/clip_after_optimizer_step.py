@@ -8,17 +8,19 @@ from ..analysis import ScriptModel
 from ..analysis.bindings import Obj, overlaps
 from ..analysis.ordering import (
     common_prefix,
+    conditional_beyond,
     describe,
     exclusive,
+    may_clear,
+    nested_deeper,
+    optimizers_stepped,
     short,
     simple_statement,
     site,
     unrecorded_backward,
 )
 from ..analysis.trace import (
-    Arm,
     Container,
-    Handler,
     Located,
     Loop,
     assigned_names,
@@ -121,14 +123,14 @@ class ClipAfterOptimizerStep(Rule):
         events = located(loop.body)
         if unrecorded_backward(model, loop, events):
             return
-        stepped = {o for e in events for o in _stepped(e)}
+        stepped = {o for e in events for o in optimizers_stepped(e)}
         for clip in events:
-            if clip.event.kind != "clip" or not _own(clip) or _logging_only(model, clip.event.node):
+            if clip.event.kind != "clip" or nested_deeper(clip) or _logging_only(model, clip.event.node):
                 continue
             opts = [o for o in stepped if _clips(clip, o, stepped)]
             earlier = _earlier(events, clip, opts)
             if not earlier or any(
-                set(_stepped(e)) & set(opts) and not exclusive(e, clip) for e in events[clip.index + 1 :]
+                set(optimizers_stepped(e)) & set(opts) and not exclusive(e, clip) for e in events[clip.index + 1 :]
             ):
                 continue
             step = next((e for e in earlier if e.event.kind == "step"), None)
@@ -183,16 +185,8 @@ class ClipAfterOptimizerStep(Rule):
         return Fix(title, "unsafe", (MoveAfter((statement,), body[i - 1]),))
 
 
-def _stepped(loc: Located) -> list[Obj]:
-    """Torch optimizers this event steps (a closure step is left alone)."""
-    event = loc.event
-    if event.kind != "step" or (event.args and not event.via_scaler):
-        return []
-    return [o for o in event.objs if o.kind == "optimizer"]
 
 
-def _own(loc: Located) -> bool:
-    return not any(isinstance(c, (Loop, Handler)) for c in loc.path)
 
 
 def _clips(clip: Located, opt: Obj, stepped: set[Obj]) -> bool:
@@ -213,10 +207,9 @@ def _earlier(events: list[Located], clip: Located, opts: list[Obj]) -> list[Loca
             continue
         if loc.event.kind == "backward":
             break
-        hit = set(_stepped(loc)) & set(opts) or (loc.event.kind == "zero_grad" and set(loc.event.objs) & set(opts))
-        if hit and _own(loc):
-            shared = common_prefix(loc.path, clip.path)
-            if any(isinstance(c, Arm) for c in loc.path[len(shared) :]):
+        hit = set(optimizers_stepped(loc)) & set(opts) or may_clear(loc, opts)
+        if hit and not nested_deeper(loc):
+            if conditional_beyond(loc, clip):
                 return []
             found.append(loc)
     return found

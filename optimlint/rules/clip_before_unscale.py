@@ -9,15 +9,17 @@ from ..analysis.ordering import (
     common_prefix,
     describe,
     exclusive,
+    handed_over,
     has_early_exit,
+    latest_backward,
     plan_move_after,
+    scaled_by,
     short,
     simple_statement,
 )
 from ..analysis.trace import Located, Loop, located, loops
 from ..fix import Fix, InsertBefore, MoveAfter
 from ..registry import Finding, Rule
-from .optimizer_step_bypasses_scaler import handed_over, latest_backward, scaled_by
 
 
 class ClipBeforeUnscale(Rule):

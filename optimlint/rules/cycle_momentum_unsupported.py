@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import ast
 from typing import Iterator
 
 import libcst as cst
 
 from ..analysis import ScriptModel
+from ..analysis.arguments import argument, bind_torch, literal, number
 from ..analysis.bindings import Obj
 from ..analysis.ordering import short
 from ..analysis.torch_api import OptimizerInfo
@@ -13,11 +13,10 @@ from ..analysis.trace import located
 from ..fix import Fix, Replace
 from ..registry import Finding, Rule
 
-# Positional index of `cycle_momentum` and the momentum range each scheduler writes (torch 2.13).
-_CYCLING = {"CyclicLR": (9, "0.8-0.9"), "OneCycleLR": (7, "0.85-0.95")}
-# Positional index of `momentum` in the optimizers whose momentum defaults to 0.
-_MOMENTUM_POSITION = {"SGD": 2, "RMSprop": 5}
-_NOT_GIVEN = object()
+# The momentum range each cycling scheduler writes (torch 2.13 defaults).
+_CYCLING = {"CyclicLR": "0.8-0.9", "OneCycleLR": "0.85-0.95"}
+# Optimizers whose momentum defaults to 0.
+_MOMENTUM_DEFAULT_ZERO = frozenset({"SGD", "RMSprop"})
 
 
 class CycleMomentumUnsupported(Rule):
@@ -93,25 +92,25 @@ class CycleMomentumUnsupported(Rule):
                 sched = next(iter(event.objs))
                 if sched.kind != "scheduler" or sched.info is None or sched.info.name not in _CYCLING:
                     continue
-                position, injected = _CYCLING[sched.info.name]
+                injected = _CYCLING[sched.info.name]
                 if not call.args or any(a.star for a in call.args) or not sched.optimizers:
                     continue
-                given = _argument(call, "cycle_momentum", position)
+                given = bind_torch(call, sched.info.name).value("cycle_momentum")
                 kinds = {_momentum_kind(o) for o in sched.optimizers}
                 if len(kinds) != 1 or None in kinds:
                     continue
                 kind = kinds.pop()
-                if given is not _NOT_GIVEN and not (kind == "none" and _literal(given) is True):  # type: ignore[arg-type]
+                if given is not None and not (kind == "none" and literal(given) is True):
                     continue  # set by the author: only a literal `True` that always fails is reported
                 seen.add(id(call))
                 opt_name = _optimizer_text(model, call)
                 opt_class = next(iter(sched.optimizers)).info.name  # type: ignore[union-attr]
-                if isinstance(given, cst.BaseExpression):
+                if given is not None:
                     edit = Replace(given, cst.Name("False"))
                 else:
                     edit = Replace(call, _add_flag(call))
                 fix = Fix(self.fix_title or "", "safe" if kind == "none" else "unsafe", (edit,))
-                how = "with `cycle_momentum=True`" if isinstance(given, cst.BaseExpression) else "by default"
+                how = "with `cycle_momentum=True`" if given is not None else "by default"
                 if kind == "none":
                     message = (
                         f"`{sched.info.name}` cycles momentum {how} but `{opt_name}` (`{opt_class}`) has neither "
@@ -133,40 +132,20 @@ def _momentum_kind(opt: Obj) -> str | None:
         return None
     if opt.info.momentum == "none":
         return "none"
-    position = _MOMENTUM_POSITION.get(opt.info.name)
-    if position is None:
+    if opt.info.name not in _MOMENTUM_DEFAULT_ZERO:
         return None
     call = opt.origin
     if any(a.star for a in call.args):
         return None
     if call.args and "momentum" in cst.Module([]).code_for_node(call.args[0].value):
         return None  # param groups with their own momentum
-    value = _argument(call, "momentum", position)
-    if value is _NOT_GIVEN:
-        return "zero"
-    literal = _literal(value)  # type: ignore[arg-type]
-    return "zero" if isinstance(literal, (int, float)) and not isinstance(literal, bool) and literal == 0 else None
-
-
-def _argument(call: cst.Call, keyword: str, position: int) -> object:
-    """The expression passed for a parameter, by keyword or position, or ``_NOT_GIVEN``."""
-    positional = [a for a in call.args if a.keyword is None and not a.star]
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == keyword:
-            return arg.value
-    return positional[position].value if position < len(positional) else _NOT_GIVEN
-
-
-def _literal(expr: cst.BaseExpression) -> object:
-    try:
-        return ast.literal_eval(cst.Module([]).code_for_node(expr))
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return _NOT_GIVEN
+    value = bind_torch(call, opt.info.name).value("momentum")
+    return "zero" if value is None or number(literal(value)) == 0 else None
 
 
 def _optimizer_text(model: ScriptModel, call: cst.Call) -> str:
-    value = _argument(call, "optimizer", 0)
-    return short(model.code(value), 30) if isinstance(value, cst.CSTNode) else "the optimizer"
+    value = argument(call, "optimizer", 0)
+    return short(model.code(value), 30) if value is not None else "the optimizer"
 
 
 def _add_flag(call: cst.Call) -> cst.Call:

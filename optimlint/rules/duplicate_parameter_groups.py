@@ -5,6 +5,7 @@ from typing import Iterator
 import libcst as cst
 
 from ..analysis import ScriptModel
+from ..analysis.arguments import argument
 from ..analysis.bindings import Obj, dotted, overlaps
 from ..analysis.ordering import short
 from ..analysis.trace import located
@@ -174,13 +175,7 @@ class DuplicateParameterGroups(Rule):
 
 
 def _params_arg(call: cst.Call) -> cst.BaseExpression | None:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == "params":
-            return arg.value
-    first = call.args[0] if call.args else None
-    if first is None or first.keyword is not None or first.star:
-        return None
-    return first.value
+    return argument(call, "params", 0)
 
 
 def _inside(model: ScriptModel, node: cst.CSTNode, container: cst.CSTNode) -> bool:

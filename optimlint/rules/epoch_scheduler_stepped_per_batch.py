@@ -5,6 +5,7 @@ from typing import Iterator
 import libcst as cst
 
 from ..analysis import ScriptModel
+from ..analysis.arguments import argument
 from ..analysis.bindings import Obj
 from ..analysis.ordering import counts_epochs, receiver_label, short
 from ..analysis.trace import Arm, Located, Loop, located
@@ -118,11 +119,9 @@ class EpochSchedulerSteppedPerBatch(Rule):
 def _epoch_horizon(model: ScriptModel, call: cst.Call, keyword: str) -> str | None:
     """``T_max=epochs`` when the horizon argument is computed from an epoch count (and not
     multiplied by a number of batches)."""
-    for i, arg in enumerate(call.args):
-        if (arg.keyword is not None and arg.keyword.value == keyword) or (arg.keyword is None and i == 1):
-            if counts_epochs(model, arg.value):
-                return f"{keyword}={short(model.code(arg.value), 30)}"
-            return None
+    value = argument(call, keyword, 1)
+    if value is not None and counts_epochs(model, value):
+        return f"{keyword}={short(model.code(value), 30)}"
     return None
 
 

@@ -1,65 +1,21 @@
 from __future__ import annotations
 
-import ast
 from typing import Callable, Iterator
 
 import libcst as cst
 
 from ..analysis import ScriptModel
+from ..analysis.arguments import NOT_LITERAL, bind_torch, number
+from ..analysis.torch_api import SIGNATURES
 from ..analysis.trace import located
 from ..registry import Finding, Rule
 
-# Parameters of each constructor in positional order, then keyword-only ones (torch 2.13,
-# `inspect.signature`). Used to bind positional arguments and to spot another class's option.
-_SIGNATURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "Adadelta": (("params", "lr", "rho", "eps", "weight_decay", "foreach"), ("capturable", "maximize", "differentiable")),
-    "Adagrad": (("params", "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "foreach"),
-                ("maximize", "differentiable", "fused")),
-    "Adam": (("params", "lr", "betas", "eps", "weight_decay", "amsgrad"),
-             ("foreach", "maximize", "capturable", "differentiable", "fused", "decoupled_weight_decay")),
-    "AdamW": (("params", "lr", "betas", "eps", "weight_decay", "amsgrad"),
-              ("maximize", "foreach", "capturable", "differentiable", "fused")),
-    "SparseAdam": (("params", "lr", "betas", "eps", "maximize"), ()),
-    "Adamax": (("params", "lr", "betas", "eps", "weight_decay", "foreach"), ("maximize", "differentiable", "capturable")),
-    "ASGD": (("params", "lr", "lambd", "alpha", "t0", "weight_decay", "foreach", "maximize", "differentiable",
-              "capturable"), ()),
-    "LBFGS": (("params", "lr", "max_iter", "max_eval", "tolerance_grad", "tolerance_change", "history_size",
-               "line_search_fn"), ()),
-    "RMSprop": (("params", "lr", "alpha", "eps", "weight_decay", "momentum", "centered", "capturable", "foreach",
-                 "maximize", "differentiable"), ()),
-    "Rprop": (("params", "lr", "etas", "step_sizes"), ("capturable", "foreach", "maximize", "differentiable")),
-    "SGD": (("params", "lr", "momentum", "dampening", "weight_decay", "nesterov"),
-            ("maximize", "foreach", "differentiable", "fused")),
-    "NAdam": (("params", "lr", "betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay"),
-              ("foreach", "maximize", "capturable", "differentiable")),
-    "RAdam": (("params", "lr", "betas", "eps", "weight_decay", "decoupled_weight_decay"),
-              ("foreach", "maximize", "capturable", "differentiable")),
-    "Adafactor": (("params", "lr", "beta2_decay", "eps", "d", "weight_decay"), ("foreach", "maximize")),
-    "Muon": (("params", "lr", "weight_decay", "momentum", "nesterov", "ns_coefficients", "eps", "ns_steps",
-              "adjust_lr_fn"), ()),
-    "StepLR": (("optimizer", "step_size", "gamma", "last_epoch"), ()),
-    "CosineAnnealingLR": (("optimizer", "T_max", "eta_min", "last_epoch"), ()),
-    "ReduceLROnPlateau": (("optimizer", "mode", "factor", "patience", "threshold", "threshold_mode", "cooldown",
-                           "min_lr", "eps"), ()),
-    "CosineAnnealingWarmRestarts": (("optimizer", "T_0", "T_mult", "eta_min", "last_epoch"), ()),
-    "OneCycleLR": (("optimizer", "max_lr", "total_steps", "epochs", "steps_per_epoch", "pct_start",
-                    "anneal_strategy", "cycle_momentum", "base_momentum", "max_momentum", "div_factor",
-                    "final_div_factor", "three_phase", "last_epoch"), ()),
-    "CyclicLR": (("optimizer", "base_lr", "max_lr", "step_size_up", "step_size_down", "mode", "gamma", "scale_fn",
-                  "scale_mode", "cycle_momentum", "base_momentum", "max_momentum", "last_epoch"), ()),
-    "ConstantLR": (("optimizer", "factor", "total_iters", "last_epoch"), ()),
-    "SequentialLR": (("optimizer", "schedulers", "milestones", "last_epoch"), ()),
-    "ChainedScheduler": (("schedulers", "optimizer"), ()),
-    "LinearLR": (("optimizer", "start_factor", "end_factor", "total_iters", "last_epoch"), ()),
-}
+# Every option some optimizer takes: one of these given to an optimizer without it is a typo
+# for another optimizer's option (an unknown name altogether may be a subclass's own).
 _OPTIMIZER_OPTIONS = frozenset(
-    name for cls, (pos, kw) in _SIGNATURES.items() if pos[0] == "params" for name in pos + kw
+    name for cls, (pos, kw) in SIGNATURES.items() if pos[0] == "params" for name in pos + kw
 )
-_MISSING = object()
-
-
-def _num(v: object) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+_num = number
 
 
 def _below(limit: float) -> Callable[[object], bool]:
@@ -207,7 +163,7 @@ class InvalidOptimizerArguments(Rule):
                     continue
                 seen.add(id(call))
                 obj = next(iter(event.objs))
-                if obj.info is None or obj.info.name not in _SIGNATURES or not (obj.qualname or "").startswith("torch."):
+                if obj.info is None or obj.info.name not in SIGNATURES or not (obj.qualname or "").startswith("torch."):
                     continue
                 children = frozenset(c.info.name for c in obj.children if c.info is not None)
                 for arg, text in _problems(obj.info.name, call, children):
@@ -225,38 +181,28 @@ def _arg_text(model: ScriptModel, arg: cst.Arg) -> str:
 
 
 def _problems(cls: str, call: cst.Call, children: frozenset[str]) -> Iterator[tuple[cst.Arg, str]]:
-    positional, keyword_only = _SIGNATURES[cls]
-    bound: dict[str, cst.Arg] = {}
-    index = 0
-    for arg in call.args:
-        if arg.star == "*":
-            index = len(positional)  # positions unknown from here on
-        elif arg.keyword is None and not arg.star:
-            if index < len(positional):
-                bound[positional[index]] = arg
-            index += 1
-        elif arg.keyword is not None:
-            name = arg.keyword.value
-            if name not in positional and name not in keyword_only:
-                if name in _OPTIMIZER_OPTIONS and positional[0] == "params":
-                    yield arg, (
-                        f"raises `TypeError: {cls}.__init__() got an unexpected keyword argument '{name}'`: "
-                        f"`{cls}` has no `{name}` option; remove it or pick the optimizer that has it"
-                    )
-                continue
-            bound[name] = arg
-    values = {name: _literal(arg.value) for name, arg in bound.items()}
+    optimizer = SIGNATURES[cls][0][0] == "params"
+    bound = bind_torch(call, cls)
+    if optimizer:
+        for arg in bound.unknown_keywords:
+            name = arg.keyword.value if arg.keyword is not None else ""
+            if name in _OPTIMIZER_OPTIONS:
+                yield arg, (
+                    f"raises `TypeError: {cls}.__init__() got an unexpected keyword argument '{name}'`: "
+                    f"`{cls}` has no `{name}` option; remove it or pick the optimizer that has it"
+                )
+    values = {name: bound.literal(name) for name in bound.args}
     for classes, name, bad, raised, remedy in _CHECKS:
-        applies = positional[0] == "params" if classes is None else cls in classes
-        if applies and name in bound:
+        applies = optimizer if classes is None else cls in classes
+        if applies and name in bound.args:
             value = values[name]
-            if value is not _MISSING and bad(value):
+            if value is not NOT_LITERAL and bad(value):
                 when = "" if "step()" in raised else " when it is built"
-                yield bound[name], f"raises {raised.format(v=value)}{when}; {remedy}"
-    if not any(arg.star == "**" for arg in call.args):  # absent options may hide in **kwargs
-        yield from _combinations(cls, bound, values)
-    if "ReduceLROnPlateau" in children and "schedulers" in bound:
-        yield bound["schedulers"], (
+                yield bound.args[name], f"raises {raised.format(v=value)}{when}; {remedy}"
+    if not bound.star_kwargs:  # absent options may hide in **kwargs
+        yield from _combinations(cls, bound.args, values)
+    if "ReduceLROnPlateau" in children and "schedulers" in bound.args:
+        yield bound.args["schedulers"], (
             f"raises `ValueError: {cls} does not support `ReduceLROnPlateau` scheduler as it requires additional "
             f"kwargs to be specified when calling `step`` when it is built; step the plateau scheduler on its own"
         )
@@ -292,9 +238,3 @@ def _combinations(cls: str, bound: dict[str, cst.Arg], values: dict[str, object]
             "pass `steps_per_epoch=len(train_loader)`"
         )
 
-
-def _literal(expr: cst.BaseExpression) -> object:
-    try:
-        return ast.literal_eval(cst.Module([]).code_for_node(expr))
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        return _MISSING

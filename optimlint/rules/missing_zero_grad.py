@@ -12,12 +12,14 @@ from ..analysis.ordering import (
     describe,
     exclusive,
     managed,
+    nested_deeper,
+    never_together,
+    optimizers_stepped,
     receiver_label,
     simple_statement,
     site,
 )
 from ..analysis.trace import (
-    Arm,
     Branch,
     Container,
     Context,
@@ -29,7 +31,6 @@ from ..analysis.trace import (
     Unordered,
     located,
     loops,
-    names_in,
 )
 from ..fix import Fix, InsertBefore, MoveAfter
 from ..registry import Finding, Rule
@@ -139,13 +140,13 @@ class MissingZeroGrad(Rule):
         backwards = [e for e in events if e.event.kind == "backward"]
         if not backwards or _untracked_clearing(model, loop, events):
             return
-        stepped = {o for e in events for o in _stepped(e)}
+        stepped = {o for e in events for o in optimizers_stepped(e)}
         reported: set[Obj] = set()
         for step in events:
-            if any(isinstance(c, (Loop, Handler)) for c in step.path):
+            if nested_deeper(step):
                 continue
-            for opt in _stepped(step):
-                if opt in reported or not _owned(every, events, opt) or _may_clear(events, loop, step, opt, stepped):
+            for opt in optimizers_stepped(step):
+                if opt in reported or not _owned(every, events, opt) or _cleared_in_iteration(events, loop, step, opt, stepped):
                     continue
                 # the backward that feeds this step: the last one before it, else the first after
                 feeding = [b for b in backwards if not exclusive(b, step)]
@@ -200,12 +201,6 @@ class MissingZeroGrad(Rule):
         return Fix(title, "unsafe", (MoveAfter((statement,), anchor),))
 
 
-def _stepped(loc: Located) -> list[Obj]:
-    """Torch optimizers this event steps; a step given a closure computes (and clears) its own."""
-    event = loc.event
-    if event.kind != "step" or (event.args and not event.via_scaler):
-        return []
-    return [o for o in event.objs if o.kind == "optimizer"]
 
 
 def _owned(every: list[Located], events: list[Located], opt: Obj) -> bool:
@@ -218,14 +213,14 @@ def _owned(every: list[Located], events: list[Located], opt: Obj) -> bool:
     return not any(e.event.kind == "call" and "hook" in (e.event.method or "") and opt in e.event.objs for e in every)
 
 
-def _may_clear(events: list[Located], loop: Loop, step: Located, opt: Obj, stepped: set[Obj]) -> bool:
+def _cleared_in_iteration(events: list[Located], loop: Loop, step: Located, opt: Obj, stepped: set[Obj]) -> bool:
     """Some event in the iteration may clear ``opt``'s gradients: the optimizer itself, a module
     it draws from, or a module (or parameter list) that no other stepped optimizer owns. A clear
     in another arm of a branch whose test does not change between iterations never runs
     alongside the step."""
     others = [o for o in stepped if o is not opt and o.modules]
     for loc in events:
-        if loc.event.kind != "zero_grad" or _never_with(loc, step, loop):
+        if loc.event.kind != "zero_grad" or never_together(loc, step, loop):
             continue
         for obj in loc.event.objs:
             if obj is opt or any(overlaps(obj, m) for m in opt.modules):
@@ -235,14 +230,6 @@ def _may_clear(events: list[Located], loop: Loop, step: Located, opt: Obj, stepp
     return False
 
 
-def _never_with(a: Located, b: Located, loop: Loop) -> bool:
-    """``a`` and ``b`` sit in different arms of one branch whose tests read nothing that changes
-    from one iteration to the next (``if mode == "eval": ... else: ...``)."""
-    if not exclusive(a, b):
-        return False
-    arm = a.path[len(common_prefix(a.path, b.path))]
-    assert isinstance(arm, Arm)
-    return not set().union(*(names_in(t) for t in arm.tests)) & loop.variant_names
 
 
 def _untracked_clearing(model: ScriptModel, loop: Loop, events: list[Located]) -> bool:

@@ -6,6 +6,7 @@ from typing import Iterator
 import libcst as cst
 
 from ..analysis import ScriptModel
+from ..analysis.arguments import bind_torch, number
 from ..analysis.bindings import Obj
 from ..analysis.ordering import common_prefix, site, target_label
 from ..analysis.trace import Arm, Inline, Located, Loop, located, names_in
@@ -150,10 +151,10 @@ def _stateless(model: ScriptModel, opt: Obj) -> bool:
     """``SGD`` without momentum keeps no state: re-creating it changes nothing."""
     if opt.info is None or opt.info.name != "SGD" or not isinstance(opt.origin, cst.Call):
         return False
-    for i, arg in enumerate(opt.origin.args):
-        if (arg.keyword is not None and arg.keyword.value == "momentum") or (arg.keyword is None and i == 2):
-            return model.code(arg.value).strip() in ("0", "0.0", "0.")
-    return True
+    bound = bind_torch(opt.origin, "SGD")
+    if not bound.given("momentum"):
+        return True
+    return "momentum" in bound.args and number(bound.literal("momentum")) == 0
 
 
 def _guarded(construct: Located, depth: int, loop: Loop) -> bool:

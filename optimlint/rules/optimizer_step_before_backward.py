@@ -5,11 +5,13 @@ from typing import Iterator
 import libcst as cst
 
 from ..analysis import ScriptModel
-from ..analysis.bindings import Obj, overlaps
 from ..analysis.ordering import (
     common_prefix,
     describe,
     exclusive,
+    may_clear,
+    nested_deeper,
+    optimizers_stepped,
     plan_move_after,
     receiver_label,
     simple_statement,
@@ -19,7 +21,6 @@ from ..analysis.ordering import (
 )
 from ..analysis.trace import (
     Container,
-    Handler,
     Located,
     Loop,
     located,
@@ -127,7 +128,7 @@ class OptimizerStepBeforeBackward(Rule):
         if unrecorded_backward(model, loop, events):
             return
         for step in events:
-            if not _optimizers_stepped(step) or not _own(step) or varies_between_iterations(step, loop):
+            if not optimizers_stepped(step) or nested_deeper(step) or varies_between_iterations(step, loop):
                 continue
             if any(e.event.kind == "backward" and not exclusive(e, step) for e in events[: step.index]):
                 continue  # a backward earlier in the iteration produced the gradients
@@ -164,17 +165,7 @@ class OptimizerStepBeforeBackward(Rule):
         return Fix(title, "unsafe", (MoveAfter(moved, plan.anchor),))
 
 
-def _optimizers_stepped(loc: Located) -> list[Obj]:
-    """Torch optimizers this step event steps; a step given a closure computes its own gradients."""
-    event = loc.event
-    if event.kind != "step" or (event.args and not event.via_scaler):
-        return []
-    return [o for o in event.objs if o.kind == "optimizer"]
 
-
-def _own(loc: Located) -> bool:
-    """The event belongs to this loop body, not to a nested loop or handler (judged there)."""
-    return not any(isinstance(c, (Loop, Handler)) for c in loc.path)
 
 
 
@@ -192,16 +183,13 @@ def _backwards_after(events: list[Located], step: Located) -> list[Located]:
 def _cleared_before(events: list[Located], step: Located) -> bool:
     """Going back from the step, through the end of the previous iteration, the stepped
     optimizer (or its model) is zeroed before any backward runs."""
-    opts = _optimizers_stepped(step)
-    modules = [m for o in opts for m in o.modules]
+    opts = optimizers_stepped(step)
     for loc in [*reversed(events[: step.index]), *reversed(events[step.index + 1 :])]:
         if exclusive(loc, step):
             continue
         if loc.event.kind == "backward":
             return False
-        if loc.event.kind == "zero_grad" and (
-            any(o in loc.event.objs for o in opts) or any(overlaps(a, m) for a in loc.event.objs for m in modules)
-        ):
+        if may_clear(loc, opts):
             return True
     return False
 

@@ -5,8 +5,15 @@ from typing import Iterator
 import libcst as cst
 
 from ..analysis import ScriptModel
-from ..analysis.bindings import Obj
-from ..analysis.ordering import common_prefix, describe, exclusive, receiver_label
+from ..analysis.ordering import (
+    common_prefix,
+    describe,
+    handed_over,
+    latest_backward,
+    receiver_label,
+    scaled_by,
+    scaler_disabled,
+)
 from ..analysis.trace import Inline, Located, Loop, located, loops
 from ..fix import Fix, Replace
 from ..registry import Finding, Rule
@@ -160,7 +167,7 @@ class OptimizerStepBypassesScaler(Rule):
             event = step.event
             if event.kind != "step" or not event.via_scaler or _nested(step):
                 continue
-            scalers = frozenset(o for o in event.targets if o.kind == "scaler" and not disabled(o))
+            scalers = frozenset(o for o in event.targets if o.kind == "scaler" and not scaler_disabled(o))
             if not scalers or any(_scaler_call(e, "update") and e.event.objs & scalers for e in events):
                 continue
             node = event.node
@@ -180,36 +187,10 @@ class OptimizerStepBypassesScaler(Rule):
             return
 
 
-def latest_backward(events: list[Located], before: Located) -> Located | None:
-    """The last backward that can run before ``before`` in the iteration (not in another arm)."""
-    for loc in reversed(events[: before.index]):
-        if loc.event.kind == "backward" and not exclusive(loc, before):
-            return loc
-    return None
 
 
-def scaled_by(events: list[Located], backward: Located) -> Located | None:
-    """The ``scaler.scale(...)`` event of an enabled torch GradScaler whose result ``backward``
-    runs on (``scaler.scale(loss).backward()``, or ``scaled = scaler.scale(loss)`` first)."""
-    origins = {id(o.origin) for o in backward.event.objs if o.origin is not None}
-    for loc in events[: backward.index]:
-        event = loc.event
-        if event.kind == "scaler" and event.method == "scale" and id(event.node) in origins:
-            if any(o.kind == "scaler" and not disabled(o) for o in event.objs):
-                return loc
-    return None
 
 
-def disabled(scaler: Obj) -> bool:
-    """``GradScaler(..., enabled=False)`` written literally: every method is a no-op."""
-    call = scaler.origin
-    if not isinstance(call, cst.Call):
-        return False
-    return any(
-        a.keyword is not None and a.keyword.value == "enabled" and isinstance(a.value, cst.Name)
-        and a.value.value == "False"
-        for a in call.args
-    )
 
 
 def _scaler_call(loc: Located, method: str) -> bool:
@@ -230,19 +211,3 @@ def _label(model: ScriptModel, scale: Located) -> str:
         return model.code(node.func.value)
     return "scaler"
 
-
-def handed_over(model: ScriptModel, loop: Loop, events: list[Located], names: set[str]) -> bool:
-    """One of ``names`` (the scaler, the model, the optimizer) is passed to a call in the loop that
-    the analysis does not follow (``finish_step(scaler, optimizer)`` from another module): it may
-    do what the rule looks for (``update()``, ``unscale_``, ``backward()``)."""
-    followed = {id(c.call) for loc in events for c in loc.path if isinstance(c, Inline)}
-    found = False
-
-    class _Calls(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            nonlocal found
-            if id(node) not in followed and any(model.code(a.value) in names for a in node.args):
-                found = True
-
-    loop.node.body.visit(_Calls())
-    return found

@@ -6,10 +6,15 @@ from typing import Iterator
 import libcst as cst
 
 from ..analysis import ScriptModel
-from ..analysis.ordering import crosses_unordered, exclusive, receiver_label, short
+from ..analysis.ordering import (
+    crosses_unordered,
+    exclusive,
+    handed_over,
+    receiver_label,
+    short,
+)
 from ..analysis.trace import Context, Event, Located, Loop, located
 from ..registry import Finding, Rule
-from .optimizer_step_bypasses_scaler import handed_over
 
 # Loops over these (``val_loader``, ``test_dl``, ``loaders["valid"]``) evaluate.
 _EVAL_DATA = re.compile(r"(?<![a-z])(val|valid|validation|test|testing|eval|evaluation|dev|holdout)(?![a-z])")

@@ -6,6 +6,7 @@ import libcst as cst
 from libcst.metadata import QualifiedNameProvider
 
 from ..analysis import ScriptModel
+from ..analysis.arguments import argument
 from ..analysis.bindings import dotted
 from ..analysis.ordering import short
 from ..analysis.trace import located
@@ -117,13 +118,7 @@ class ParametersNotCalled(Rule):
 
 
 def _params_arg(call: cst.Call) -> cst.BaseExpression | None:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == "params":
-            return arg.value
-    first = call.args[0] if call.args else None
-    if first is None or first.keyword is not None or first.star:
-        return None
-    return first.value
+    return argument(call, "params", 0)
 
 
 def _uncalled(params: cst.BaseExpression) -> list[cst.Attribute]:

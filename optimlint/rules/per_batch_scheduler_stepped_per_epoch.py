@@ -5,6 +5,7 @@ from typing import Iterator
 import libcst as cst
 
 from ..analysis import ScriptModel
+from ..analysis.arguments import bind_torch
 from ..analysis.bindings import Obj
 from ..analysis.ordering import (
     after_scaler_update,
@@ -19,9 +20,10 @@ from ..fix import Fix, MoveAfter
 from ..registry import Finding, Rule
 
 # Where each scheduler's horizon is given: (keyword, position in the constructor call).
+# The arguments that say how long each schedule is, in the order they decide it.
 _HORIZON = {
-    "OneCycleLR": (("total_steps", 2), ("steps_per_epoch", 4)),
-    "CyclicLR": (("step_size_up", 3),),
+    "OneCycleLR": ("total_steps", "steps_per_epoch"),
+    "CyclicLR": ("step_size_up",),
 }
 
 
@@ -197,19 +199,11 @@ def _optimizer_step_text(model: ScriptModel, opt_step: Located) -> str:
     return text
 
 
-def _argument(call: cst.Call, keyword: str, position: int) -> cst.BaseExpression | None:
-    for i, arg in enumerate(call.args):
-        if arg.keyword is not None and arg.keyword.value == keyword:
-            return arg.value
-        if arg.keyword is None and not arg.star and i == position:
-            return arg.value
-    return None
-
-
 def _horizon(model: ScriptModel, call: cst.Call, cls: str) -> tuple[str, bool]:
     """How the schedule's length is written, and whether it is clearly counted in epochs."""
-    for keyword, position in _HORIZON.get(cls, ()):
-        value = _argument(call, keyword, position)
+    bound = bind_torch(call, cls)
+    for keyword in _HORIZON.get(cls, ()):
+        value = bound.value(keyword)
         if value is None:
             continue
         text = model.code(value)

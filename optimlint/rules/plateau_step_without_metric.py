@@ -7,8 +7,8 @@ import libcst as cst
 
 from ..analysis import ScriptModel
 from ..analysis.bindings import Obj
-from ..analysis.ordering import receiver_label, short
-from ..analysis.trace import Arm, Located, located
+from ..analysis.ordering import dispatches_on_type, receiver_label, short
+from ..analysis.trace import Located, located
 from ..registry import Finding, Rule
 
 _METRIC_NAME = re.compile(r"loss|acc|metric|score|err|perplex|ppl|f1|auc|bleu|dice|iou|map", re.IGNORECASE)
@@ -94,7 +94,7 @@ class PlateauStepWithoutMetric(Rule):
                     continue
                 if not event.objs or not all(_is_plateau(o) for o in event.objs):
                     continue
-                if _has_metric(event.node) or _dispatches_on_type(model, loc):
+                if _has_metric(event.node) or dispatches_on_type(model, loc):
                     continue
                 yield Finding(event.node, self._message(model, loc))
 
@@ -126,16 +126,6 @@ def _has_metric(call: cst.Call) -> bool:
     return False
 
 
-def _dispatches_on_type(model: ScriptModel, loc: Located) -> bool:
-    """``if isinstance(s, ReduceLROnPlateau): s.step(m) else: s.step()``: the analysis does not
-    narrow types, so any branch that tests the scheduler's type is left alone."""
-    for container in loc.path:
-        if isinstance(container, Arm):
-            for test in container.tests:
-                text = model.code(test)
-                if "isinstance" in text or "Plateau" in text or "hasattr" in text:
-                    return True
-    return False
 
 
 def _metric_names(model: ScriptModel, node: cst.CSTNode) -> list[str]:

@@ -5,6 +5,7 @@ from typing import Iterator
 import libcst as cst
 
 from ..analysis import ScriptModel
+from ..analysis.arguments import argument
 from ..analysis.bindings import Obj
 from ..analysis.ordering import common_prefix, receiver_label, short, site, target_label
 from ..analysis.trace import Container, Inline, Located, located
@@ -182,8 +183,8 @@ def _name(model: ScriptModel, events: list[Located], opt: Obj, level: tuple[Cont
 
 def _optimizer_arg(model: ScriptModel, call: cst.CSTNode | None) -> str:
     if isinstance(call, cst.Call):
-        for i, arg in enumerate(call.args):
-            if (arg.keyword is None and i == 0 and not arg.star) or (arg.keyword and arg.keyword.value == "optimizer"):
-                return short(model.code(arg.value))
+        value = argument(call, "optimizer", 0)
+        if value is not None:
+            return short(model.code(value))
     label = target_label(model, model.statement_of(call)) if call is not None else None
     return label or "its optimizer"

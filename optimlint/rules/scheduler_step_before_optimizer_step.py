@@ -12,6 +12,7 @@ from ..analysis.ordering import (
     describe,
     exclusive,
     has_early_exit,
+    nested_deeper,
     plan_move_after,
     receiver_label,
     simple_statement,
@@ -126,7 +127,7 @@ class SchedulerStepBeforeOptimizerStep(Rule):
         events = located(loop.body)
         for sched_step in events:
             for sched in _order_sensitive_steps(sched_step):
-                if any(isinstance(c, (Loop, Handler)) for c in sched_step.path):
+                if nested_deeper(sched_step):
                     continue  # belongs to a nested loop: judged there
                 opt_step = next(
                     (e for e in events if e.event.kind == "step" and e.event.objs & sched.optimizers), None

@@ -7,8 +7,8 @@ import libcst as cst
 
 from ..analysis import ScriptModel
 from ..analysis.bindings import Obj
-from ..analysis.ordering import receiver_label, short
-from ..analysis.trace import Arm, Located, located
+from ..analysis.ordering import dispatches_on_type, receiver_label, short
+from ..analysis.trace import Located, located
 from ..fix import Fix, Replace
 from ..registry import Finding, Rule
 
@@ -109,7 +109,7 @@ class SchedulerStepWithArgument(Rule):
                     continue
                 if not event.objs or not all(_stepped_without_argument(o) for o in event.objs):
                     continue
-                if _dispatches_on_type(model, loc):
+                if dispatches_on_type(model, loc):
                     continue
                 yield Finding(
                     call,
@@ -164,11 +164,3 @@ def _looks_like_metric(expr: cst.BaseExpression) -> bool:
         return bool(_METRIC_NAME.search(expr.attr.value))
     return False
 
-
-def _dispatches_on_type(model: ScriptModel, loc: Located) -> bool:
-    """Generic code that picks the call by the scheduler's type (``isinstance``/``hasattr``)."""
-    for container in loc.path:
-        if isinstance(container, Arm):
-            if any(w in model.code(t) for t in container.tests for w in ("isinstance", "Plateau", "hasattr")):
-                return True
-    return False

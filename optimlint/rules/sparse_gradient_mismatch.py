@@ -5,6 +5,7 @@ from typing import Iterator
 import libcst as cst
 
 from ..analysis import ScriptModel
+from ..analysis.arguments import argument, bind_torch
 from ..analysis.bindings import Obj, dotted
 from ..analysis.ordering import short
 from ..analysis.torch_api import OptimizerInfo
@@ -27,7 +28,6 @@ _MODULE_BASES = ("torch.nn.Module", "torch.nn.modules.module.Module", "Lightning
 # Attributes that hold plain values, not modules: `self.dim = int(dim)`, `self.scale = math.sqrt(d)`.
 _VALUE_MODULES = ("builtins", "math")
 # Position of `weight_decay` in the optimizers that otherwise accept sparse gradients.
-_WEIGHT_DECAY_POSITION = {"SGD": 4, "Adagrad": 3}
 
 
 class SparseGradientMismatch(Rule):
@@ -152,24 +152,15 @@ def _sparse_error(call: cst.Call, info: OptimizerInfo) -> str | None:
         return f"{info.name} does not support sparse gradients"
     if info.sparse != "yes":
         return None
-    if _literal_true(_argument(call, "fused", None)):
+    bound = bind_torch(call, info.name)
+    if _literal_true(bound.value("fused")):
         return "`_fused_sgd` does not support sparse gradients" if info.name == "SGD" else (
             "`fused` does not support sparse grad or complex param")
-    decay = _argument(call, "weight_decay", _WEIGHT_DECAY_POSITION.get(info.name))
+    decay = bound.value("weight_decay")
     if _nonzero(decay):
         if info.name == "SGD":
             return "add(sparse, dense) is not supported. Use add(dense, sparse) instead."
         return "weight_decay option is not compatible with sparse gradients"
-    return None
-
-
-def _argument(call: cst.Call, keyword: str, position: int | None) -> cst.BaseExpression | None:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == keyword:
-            return arg.value
-    positional = [a for a in call.args if a.keyword is None and not a.star]
-    if position is not None and position < len(positional):
-        return positional[position].value
     return None
 
 
@@ -296,7 +287,7 @@ def _expr_kinds(model: ScriptModel, expr: cst.BaseExpression, depth: int) -> Kin
         name, module = module.rpartition(".")[2], "torch.nn"
     if module.startswith("torch.nn") and not module.startswith("torch.nn.functional") and name[:1].isupper():
         if name in _EMBEDDINGS:
-            sparse = next((a.value for a in expr.args if a.keyword is not None and a.keyword.value == "sparse"), None)
+            sparse = argument(expr, "sparse")
             if sparse is None or (isinstance(sparse, cst.Name) and sparse.value == "False"):
                 return frozenset({"dense"})
             return frozenset({"sparse"}) if _literal_true(sparse) else None

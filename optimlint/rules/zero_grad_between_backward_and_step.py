@@ -9,20 +9,22 @@ from ..analysis.bindings import Obj
 from ..analysis.ordering import (
     MovePlan,
     common_prefix,
+    conditional_beyond,
     describe,
     exclusive,
     has_early_exit,
+    nested_deeper,
+    optimizers_stepped,
     plan_move_after,
     short,
     simple_statement,
     site,
+    surely_clears,
     through_call,
     unrecorded_backward,
 )
 from ..analysis.trace import (
-    Arm,
     Container,
-    Handler,
     Located,
     Loop,
     assigned_names,
@@ -129,8 +131,8 @@ class ZeroGradBetweenBackwardAndStep(Rule):
             return
         reported: set[int] = set()
         for step in events:
-            opts = _optimizers_stepped(step)
-            if not opts or any(isinstance(c, (Loop, Handler)) for c in step.path):
+            opts = optimizers_stepped(step)
+            if not opts or nested_deeper(step):
                 continue
             zero = _clear_before(model, events, step, opts)
             if zero is None or id(zero.event) in reported:
@@ -153,7 +155,7 @@ class ZeroGradBetweenBackwardAndStep(Rule):
         else:
             line = model.position(site(zero, level)).start.line
             what = f"`{short(model.code(_small_statement(model, zero.event.node)), 40)}` (line {line}) runs"
-        where = "after the step, inside its guard" if _guarded(zero, step) else "before the backward"
+        where = "after the step, inside its guard" if conditional_beyond(step, zero) else "before the backward"
         return (
             f"{what} between {describe(model, backward, level)} and {describe(model, step, level)}: "
             f"the step has nothing to apply and the model never updates; clear the gradients {where}"
@@ -165,7 +167,7 @@ class ZeroGradBetweenBackwardAndStep(Rule):
         statement = _movable(model, level, zero)
         if statement is None:
             return Fix(title, "display-only")
-        if _guarded(zero, step):
+        if conditional_beyond(step, zero):
             # gradient accumulation: the clear belongs just after the guarded step
             anchor = simple_statement(model, site(step, level))
             block = model.parents.get(statement)
@@ -183,34 +185,8 @@ class ZeroGradBetweenBackwardAndStep(Rule):
         return Fix(title, "unsafe" if risky else "safe", (MoveAfter((statement,), plan.anchor),))
 
 
-def _guarded(zero: Located, step: Located) -> bool:
-    """The step runs only in some iterations while the clear runs in all (gradient accumulation)."""
-    return any(isinstance(c, Arm) for c in step.path[len(common_prefix(step.path, zero.path)) :])
 
 
-def _optimizers_stepped(loc: Located) -> list[Obj]:
-    """Torch optimizers this step event steps; a step given a closure computes its own gradients."""
-    event = loc.event
-    if event.kind != "step" or (event.args and not event.via_scaler):
-        return []
-    return [o for o in event.objs if o.kind == "optimizer"]
-
-
-def _clears(model: ScriptModel, loc: Located, opts: list[Obj]) -> bool:
-    """A zero_grad event that certainly clears all the gradients of one of ``opts``: the optimizer
-    itself, or the module (or a module containing the modules) its parameters come from
-    (``p.grad = None`` only when set to ``None``)."""
-    event = loc.event
-    if event.kind != "zero_grad":
-        return False
-    if event.method == "grad = None":
-        assign = _small_statement(model, event.node)
-        if not (isinstance(assign, cst.Assign) and isinstance(assign.value, cst.Name) and assign.value.value == "None"):
-            return False
-    # a module clear must cover all the optimizer's parameters: dropping only the encoder's
-    # gradients before the step (to freeze it) is deliberate
-    return any(o in event.objs or (o.modules and all(any(a in set(m.lineage()) for a in event.objs) for m in o.modules))
-               for o in opts)
 
 
 def _clear_before(model: ScriptModel, events: list[Located], step: Located, opts: list[Obj]) -> Located | None:
@@ -221,9 +197,8 @@ def _clear_before(model: ScriptModel, events: list[Located], step: Located, opts
             continue
         if loc.event.kind == "backward":
             return None
-        if _clears(model, loc, opts):
-            shared = common_prefix(loc.path, step.path)
-            return None if any(isinstance(c, Arm) for c in loc.path[len(shared) :]) else loc
+        if surely_clears(model, loc, opts):
+            return None if conditional_beyond(loc, step) else loc
     return None
 
 
