@@ -99,7 +99,7 @@ def decode(data: bytes) -> tuple[str, str]:
 
 def write_atomic(path: Path, text: str, encoding: str) -> None:
     data = text.encode(encoding)
-    mode = path.stat().st_mode & 0o7777
+    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".optimlint")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -303,6 +303,60 @@ def rule(code: str | None, show_all: bool) -> int:
     if found is None:
         raise click.UsageError(f"unknown rule: {code}")
     click.echo(rule_markdown(found))
+    return EXIT_CLEAN
+
+
+@cli.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--device", "devices", multiple=True, type=click.Choice(["cpu", "cuda"]),
+              help="Where to run the cases (repeatable). Default: cpu. A missing GPU is reported as skipped.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the results as JSON to this file.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), help="Scripts run at once (default: CPU count).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=120.0, show_default=True,
+              help="Seconds before a script is killed.")
+@click.option("--show", type=click.Choice(["all", "problems"]), default="all", show_default=True,
+              help="Rows of the final table: every case, or only failures and skips.")
+@click.option("--require-device", is_flag=True, help="Fail (exit 1) when a requested device is missing.")
+def validate_command(paths: tuple[Path, ...], devices: tuple[str, ...], report_path: Path | None, jobs: int | None,
+                     timeout: float, show: str, require_device: bool) -> int:
+    """Run fixture cases before and after their fix, and check what each claims (needs torch).
+
+    Every case must show its `# claim:` when run; its fix must equal the committed `.fixed.py`,
+    exit 0, no longer show the claim and still train. Exit 1 if any check fails.
+    """
+    from .validate import render_table, validate
+
+    chosen = tuple(dict.fromkeys(devices or ("cpu",)))
+    total = [0]
+
+    with click.progressbar(length=1, label="validating", file=sys.stderr, show_pos=True) as bar:
+        def progress(outcome: object) -> None:
+            total[0] += 1
+            bar.update(1)
+
+        def sized(n: int) -> None:
+            bar.length = n
+
+        try:
+            from .validate.cases import find_cases
+
+            sized(len(find_cases(list(paths))) * len(chosen))
+            report = validate(list(paths), chosen, jobs=jobs, timeout=timeout, progress=progress)
+        except RuntimeError as exc:
+            _error(f"error: {exc}")
+            return EXIT_ERROR
+    click.echo(render_table(report, show))
+    if report_path is not None:
+        import json
+
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(report_path, json.dumps(report.to_json(), indent=2) + "\n", "utf-8")
+    missing = [d for d, info in report.devices.items() if not info.get("available")]
+    for device in missing:
+        _error(f"warning: {device} was requested but is not available here: its cases were SKIPPED, not validated")
+    if report.failed or (require_device and missing):
+        return EXIT_FINDINGS
     return EXIT_CLEAN
 
 

@@ -8,7 +8,13 @@ import libcst as cst
 import pytest
 
 from optimlint.analysis import torch_api
-from optimlint.analysis.arguments import NOT_LITERAL, argument, bind, bind_torch, literal
+from optimlint.analysis.arguments import (
+    NOT_LITERAL,
+    argument,
+    bind,
+    bind_torch,
+    literal,
+)
 
 torch = pytest.importorskip("torch", reason="the knowledge table is checked against an installed torch")
 
