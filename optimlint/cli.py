@@ -326,23 +326,13 @@ def validate_command(paths: tuple[Path, ...], devices: tuple[str, ...], report_p
     exit 0, no longer show the claim and still train. Exit 1 if any check fails.
     """
     from .validate import render_table, validate
+    from .validate.cases import find_cases
 
     chosen = tuple(dict.fromkeys(devices or ("cpu",)))
-    total = [0]
-
-    with click.progressbar(length=1, label="validating", file=sys.stderr, show_pos=True) as bar:
-        def progress(outcome: object) -> None:
-            total[0] += 1
-            bar.update(1)
-
-        def sized(n: int) -> None:
-            bar.length = n
-
+    runs = len(find_cases(list(paths))) * len(chosen)
+    with click.progressbar(length=runs, label="validating", file=sys.stderr, show_pos=True) as bar:
         try:
-            from .validate.cases import find_cases
-
-            sized(len(find_cases(list(paths))) * len(chosen))
-            report = validate(list(paths), chosen, jobs=jobs, timeout=timeout, progress=progress)
+            report = validate(list(paths), chosen, jobs=jobs, timeout=timeout, progress=lambda _: bar.update(1))
         except RuntimeError as exc:
             _error(f"error: {exc}")
             return EXIT_ERROR

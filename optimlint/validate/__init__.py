@@ -140,7 +140,7 @@ def _settings_for(case: Case) -> Settings:
     return Settings()
 
 
-def _missing_requirement(case: Case, device: str, cuda: bool) -> str | None:
+def _missing_requirement(case: Case, device: str) -> str | None:
     for need in (r.strip() for r in (case.requires or "").split(",") if r.strip()):
         if need == "cuda":
             if device != "cuda":
@@ -203,7 +203,7 @@ def check_case(runner: _Runner, case: Case, device: str, cuda: bool) -> Outcome:
     if device == "cuda" and not cuda:
         outcome.verdict, outcome.before = "skip", "no CUDA GPU on this machine: not validated on cuda"
         return outcome
-    missing = _missing_requirement(case, device, cuda)
+    missing = _missing_requirement(case, device)
     if missing:
         outcome.verdict, outcome.before = "skip", missing
         return outcome
