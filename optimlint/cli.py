@@ -14,12 +14,19 @@ from typing import Iterator, Sequence
 
 import click
 
-from . import __version__
+from . import __version__, notebook
 from .config import ConfigError, Settings, find_pyproject, load_settings
 from .docgen import rule_markdown
 from .engine import Diagnostic, SourceError, fix_source, lint_source
 from .registry import all_rules, rule_by_code
-from .render import json_report, statistics, summary, text_diagnostic
+from .render import (
+    github_annotation,
+    json_report,
+    sarif_report,
+    statistics,
+    summary,
+    text_diagnostic,
+)
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -84,7 +91,7 @@ def _walk(root: Path, settings: Settings) -> Iterator[Path]:
         dirnames[:] = kept
         for name in sorted(filenames):
             full = Path(dirpath) / name
-            if name.endswith(".py") and not settings.is_excluded(str(full)):
+            if name.endswith((".py", ".ipynb")) and not settings.is_excluded(str(full)):
                 yield full
 
 
@@ -134,7 +141,66 @@ def _process_text(
     return None
 
 
+def _cell_sources(text: str, display: str) -> dict[str, list[str]]:
+    """The lines of each code cell of a notebook, keyed ``path:cell N`` for the text report."""
+    try:
+        nb = notebook.read(text, display)
+    except notebook.NotebookError:
+        return {}
+    cells = nb.data["cells"]
+    return {f"{display}:cell {n}": notebook._cell_text(cells[i]).splitlines() for n, i in enumerate(nb.code_cells, 1)}
+
+
+def _run_notebook(path: Path, settings: Settings, fix: bool, diff: bool, unsafe: bool,
+                  outcome: Outcome) -> dict[str, list[str]]:
+    display = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        _error(f"{display}: error: cannot read notebook: {exc}")
+        outcome.errors += 1
+        return {}
+    try:
+        if fix or diff:
+            fixed, result = notebook.fix(text, display, settings, unsafe)
+            outcome.diagnostics.extend(result.remaining)
+            if result.changed:
+                outcome.fixed += len(result.fixed)
+                if diff:
+                    outcome.diagnostics.extend(result.fixed)
+        else:
+            fixed = text
+            outcome.diagnostics.extend(notebook.lint(text, display, settings))
+    except notebook.NotebookError as exc:
+        _error(f"error: {exc}")
+        outcome.errors += 1
+        return {}
+    except SourceError as exc:
+        cell = getattr(exc, "cell", None)
+        where = f"cell {cell}:" if cell is not None else ""
+        _error(f"{exc.path}:{where}{exc.line}:{exc.column}: syntax error: {exc.message}")
+        outcome.errors += 1
+        return {}
+    if fixed == text:
+        return _cell_sources(text, display)
+    if diff:
+        click.echo("".join(difflib.unified_diff(text.splitlines(True), fixed.splitlines(True), display, display)),
+                   nl=False)
+        outcome.changed_files += 1
+        return _cell_sources(text, display)
+    try:
+        write_atomic(path, fixed, "utf-8")
+    except OSError as exc:
+        _error(f"{display}: error: cannot write fixed file: {exc.strerror or exc}")
+        outcome.errors += 1
+        return _cell_sources(text, display)
+    outcome.changed_files += 1
+    return _cell_sources(fixed, display)
+
+
 def _run_file(path: Path, settings: Settings, fix: bool, diff: bool, unsafe: bool, outcome: Outcome) -> dict[str, list[str]]:
+    if path.suffix == ".ipynb":
+        return _run_notebook(path, settings, fix, diff, unsafe, outcome)
     display = str(path)
     try:
         data = path.read_bytes()
@@ -200,7 +266,7 @@ def _codes(value: str | None) -> tuple[str, ...] | None:
 @click.option("--select", help="Comma-separated codes or prefixes to enable (replaces the config's `select`).")
 @click.option("--extend-select", help="Codes or prefixes to enable on top of `select`.")
 @click.option("--ignore", help="Comma-separated codes or prefixes to disable (added to the config's `ignore`).")
-@click.option("--format", "output_format", type=click.Choice(["text", "concise", "json"]), default="text",
+@click.option("--format", "output_format", type=click.Choice(["text", "concise", "json", "sarif", "github"]), default="text",
               show_default=True, help="Output format.")
 @click.option("--statistics", "show_statistics", is_flag=True, help="Print the number of findings per rule.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings remain (errors still exit 2).")
@@ -272,18 +338,26 @@ def check(
 
 def _report(outcome: Outcome, sources: dict[str, list[str]], fmt: str, show_statistics: bool,
             unsafe: bool, to_stderr: bool, diff: bool) -> None:
-    diagnostics = sorted(outcome.diagnostics, key=lambda d: (d.path, d.line, d.column, d.code))
+    diagnostics = sorted(outcome.diagnostics, key=lambda d: (d.path, d.cell or 0, d.line, d.column, d.code))
     if fmt == "json":
         click.echo(json_report(diagnostics), err=to_stderr)
+        return
+    if fmt == "sarif":
+        click.echo(sarif_report(diagnostics, Path.cwd()), err=to_stderr)
+        return
+    if fmt == "github":
+        for diag in diagnostics:
+            click.echo(github_annotation(diag), err=to_stderr)
         return
     if diff:
         return
     for diag in diagnostics:
         if fmt == "concise":
             marker = " [*]" if diag.fix is not None and diag.fix.applicability == "safe" else ""
-            click.echo(f"{diag.path}:{diag.line}:{diag.column + 1}: {diag.code}{marker} {diag.message}", err=to_stderr)
+            click.echo(f"{diag.location}: {diag.code}{marker} {diag.message}", err=to_stderr)
         else:
-            click.echo(text_diagnostic(diag, sources.get(diag.path)), err=to_stderr)
+            key = diag.path if diag.cell is None else f"{diag.path}:cell {diag.cell}"
+            click.echo(text_diagnostic(diag, sources.get(key)), err=to_stderr)
     if show_statistics and diagnostics:
         click.echo(statistics(diagnostics), err=to_stderr)
     click.echo(summary(diagnostics, outcome.fixed, unsafe), err=to_stderr)

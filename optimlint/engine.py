@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 import libcst as cst
 
+from . import magics
 from .analysis import ScriptModel, build_model
 from .config import Settings
 from .fix import Fix, apply_fixes, select_compatible
@@ -33,10 +34,18 @@ class Diagnostic:
     name: str
     message: str
     fix: Fix | None = None
+    cell: int | None = None  # notebooks: the code cell (1-based); line and column are in it
+
+    @property
+    def location(self) -> str:
+        """``path:line:col`` (1-based column), or ``path:cell N:line:col`` in a notebook."""
+        cell = f"cell {self.cell}:" if self.cell is not None else ""
+        return f"{self.path}:{cell}{self.line}:{self.column + 1}"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "path": self.path,
+            **({"cell": self.cell} if self.cell is not None else {}),
             "line": self.line,
             "column": self.column + 1,
             "end_line": self.end_line,
@@ -110,7 +119,25 @@ def _suppressed(code: str, line_text: str) -> bool:
     return not codes or any(code.startswith(c) for c in codes)
 
 
-def _diagnose(model: ScriptModel, rules: Sequence[Rule], path: str, lines: list[str]) -> list[Diagnostic]:
+def _parse_masked(source: str, path: str) -> tuple[cst.Module, str, list[str]]:
+    """Parse ``source``; if it fails only because of IPython magics (``%matplotlib inline``,
+    ``!pip install x``), parse it with those lines masked. Returns the module, the text it was
+    parsed from and the masked original lines (empty when nothing was masked)."""
+    try:
+        return parse(source, path), source, []
+    except SourceError as error:
+        masked, originals = magics.mask(source)
+        if not originals:
+            raise
+        try:
+            return parse(masked, path), masked, originals
+        except SourceError:
+            raise error from None
+
+
+def _diagnose(
+    model: ScriptModel, rules: Sequence[Rule], path: str, lines: list[str], respect_noqa: bool = True
+) -> list[Diagnostic]:
     seen: set[tuple[str, int, int]] = set()
     out: list[Diagnostic] = []
     for rule in rules:
@@ -121,7 +148,7 @@ def _diagnose(model: ScriptModel, rules: Sequence[Rule], path: str, lines: list[
                 continue
             seen.add(key)
             line_text = lines[pos.start.line - 1] if pos.start.line - 1 < len(lines) else ""
-            if _suppressed(rule.code, line_text):
+            if respect_noqa and _suppressed(rule.code, line_text):
                 continue
             out.append(
                 Diagnostic(
@@ -140,14 +167,18 @@ def _diagnose(model: ScriptModel, rules: Sequence[Rule], path: str, lines: list[
     return out
 
 
-def lint_source(source: str, path: str = "<string>", settings: Settings | None = None) -> list[Diagnostic]:
-    """Diagnostics for one file's text. Raises :class:`SourceError` when it does not parse."""
+def lint_source(
+    source: str, path: str = "<string>", settings: Settings | None = None, respect_noqa: bool = True
+) -> list[Diagnostic]:
+    """Diagnostics for one file's text. Raises :class:`SourceError` when it does not parse.
+
+    ``respect_noqa=False`` leaves ``# noqa`` comments to the caller (the flake8 plugin)."""
     settings = settings or Settings()
     rules = enabled_rules(settings, path)
     if not rules or not _PREFILTER.search(source):
         return []
-    module = parse(source, path)
-    return _diagnose(build_model(module), rules, path, source.splitlines())
+    module, text, _ = _parse_masked(source, path)
+    return _diagnose(build_model(module), rules, path, text.splitlines(), respect_noqa)
 
 
 def fix_source(
@@ -160,7 +191,17 @@ def fix_source(
     rules = enabled_rules(settings, path)
     if not rules or not _PREFILTER.search(source):
         return FixResult(source)
-    current = source
+    _, current, originals = _parse_masked(source, path)
+    result = _fix_passes(current, path, rules, allowed)
+    if not originals or not result.changed:
+        return result if result.changed else FixResult(source, (), result.remaining)
+    restored = magics.unmask(result.source, originals)
+    if restored is None:  # a fix dropped or duplicated a magic line: write nothing
+        return FixResult(source, (), result.remaining + result.fixed)
+    return FixResult(restored, result.fixed, result.remaining)
+
+
+def _fix_passes(current: str, path: str, rules: Sequence[Rule], allowed: tuple[str, ...]) -> FixResult:
     fixed: list[Diagnostic] = []
     for _ in range(MAX_FIX_PASSES):
         module = parse(current, path)
