@@ -151,6 +151,30 @@ def _cell_sources(text: str, display: str) -> dict[str, list[str]]:
     return {f"{display}:cell {n}": notebook._cell_text(cells[i]).splitlines() for n, i in enumerate(nb.code_cells, 1)}
 
 
+def _process_notebook(
+    text: str, display: str, settings: Settings, fix: bool, diff: bool, unsafe: bool, outcome: Outcome
+) -> str | None:
+    """Lint (and maybe fix) one notebook's JSON text; returns the fixed text when it changed.
+    Raises NotebookError or SourceError (with a ``cell``)."""
+    if fix or diff:
+        fixed, result = notebook.fix(text, display, settings, unsafe)
+        outcome.diagnostics.extend(result.remaining)
+        if not result.changed:
+            return None
+        outcome.fixed += len(result.fixed)
+        if diff:
+            outcome.diagnostics.extend(result.fixed)
+        return fixed
+    outcome.diagnostics.extend(notebook.lint(text, display, settings))
+    return None
+
+
+def _source_error(exc: SourceError) -> str:
+    cell = getattr(exc, "cell", None)
+    where = f"cell {cell}:" if cell is not None else ""
+    return f"{exc.path}:{where}{exc.line}:{exc.column}: syntax error: {exc.message}"
+
+
 def _run_notebook(path: Path, settings: Settings, fix: bool, diff: bool, unsafe: bool,
                   outcome: Outcome) -> dict[str, list[str]]:
     display = str(path)
@@ -161,27 +185,16 @@ def _run_notebook(path: Path, settings: Settings, fix: bool, diff: bool, unsafe:
         outcome.errors += 1
         return {}
     try:
-        if fix or diff:
-            fixed, result = notebook.fix(text, display, settings, unsafe)
-            outcome.diagnostics.extend(result.remaining)
-            if result.changed:
-                outcome.fixed += len(result.fixed)
-                if diff:
-                    outcome.diagnostics.extend(result.fixed)
-        else:
-            fixed = text
-            outcome.diagnostics.extend(notebook.lint(text, display, settings))
+        fixed = _process_notebook(text, display, settings, fix, diff, unsafe, outcome)
     except notebook.NotebookError as exc:
         _error(f"error: {exc}")
         outcome.errors += 1
         return {}
     except SourceError as exc:
-        cell = getattr(exc, "cell", None)
-        where = f"cell {cell}:" if cell is not None else ""
-        _error(f"{exc.path}:{where}{exc.line}:{exc.column}: syntax error: {exc.message}")
+        _error(_source_error(exc))
         outcome.errors += 1
         return {}
-    if fixed == text:
+    if fixed is None:
         return _cell_sources(text, display)
     if diff:
         click.echo("".join(difflib.unified_diff(text.splitlines(True), fixed.splitlines(True), display, display)),
@@ -308,10 +321,16 @@ def check(
     if "-" in targets:
         display = stdin_filename or "-"
         text = sys.stdin.read()
+        is_notebook = display.endswith(".ipynb")
+        process = _process_notebook if is_notebook else _process_text
         try:
-            fixed = _process_text(text, display, settings, fix, diff, settings.unsafe_fixes, outcome)
+            fixed = process(text, display, settings, fix, diff, settings.unsafe_fixes, outcome)
+        except notebook.NotebookError as exc:
+            _error(f"error: {exc}")
+            outcome.errors += 1
+            fixed = None
         except SourceError as exc:
-            _error(f"{exc.path}:{exc.line}:{exc.column}: syntax error: {exc.message}")
+            _error(_source_error(exc))
             outcome.errors += 1
             fixed = None
         if fix and not diff:
@@ -319,7 +338,8 @@ def check(
         elif diff and fixed is not None:
             click.echo("".join(difflib.unified_diff(text.splitlines(True), fixed.splitlines(True),
                                                     display, display)), nl=False)
-        sources[display] = (fixed if fixed is not None and fix else text).splitlines()
+        shown = fixed if fixed is not None and fix else text
+        sources.update(_cell_sources(shown, display) if is_notebook else {display: shown.splitlines()})
         targets = [t for t in targets if t != "-"]
     for path in iter_python_files(targets, settings):
         sources.update(_run_file(path, settings, fix, diff, settings.unsafe_fixes, outcome))

@@ -222,3 +222,11 @@ def test_github_annotations(capsys: pytest.CaptureFixture[str]) -> None:
     (line,) = capsys.readouterr().out.splitlines()
     assert line.startswith(f"::error file={target},line=37,col=5,endLine=37,endColumn=21,"
                            "title=OPT201 scheduler-step-before-optimizer-step::OPT201 `scheduler.step()` runs before")
+
+
+def test_notebook_on_standard_input() -> None:
+    text = NOTEBOOK.read_text()
+    cmd = [sys.executable, "-m", "optimlint", "check", "--fix", "--stdin-filename", "sweep.ipynb", "-"]
+    proc = subprocess.run(cmd, input=text, capture_output=True, text=True, timeout=120)
+    assert proc.stdout == (DATA / "notebooks" / "sweep.fixed.ipynb").read_text()
+    assert "Fixed 1 error." in proc.stderr
