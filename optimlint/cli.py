@@ -8,16 +8,18 @@ import os
 import sys
 import tempfile
 import tokenize
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import click
 
 from . import __version__, notebook
+from .cache import Cache
 from .config import ConfigError, Settings, find_pyproject, load_settings
 from .docgen import rule_markdown
 from .engine import Diagnostic, SourceError, fix_source, lint_source
+from .fix import Fix
 from .registry import all_rules, rule_by_code
 from .render import (
     github_annotation,
@@ -256,6 +258,98 @@ def _run_file(path: Path, settings: Settings, fix: bool, diff: bool, unsafe: boo
     return {display: fixed.splitlines()}
 
 
+def _strip_edits(diag: Diagnostic) -> Diagnostic:
+    """The diagnostic without its fix's edits (syntax-tree nodes): what crosses processes and
+    goes into the cache."""
+    if diag.fix is None or not diag.fix.edits:
+        return diag
+    return replace(diag, fix=Fix(diag.fix.title, diag.fix.applicability))
+
+
+def _one_file(job: tuple[Path, Settings, bool, bool]) -> tuple[Outcome, dict[str, list[str]], str, str]:
+    """Check one file with its printed output captured (run in a worker process or in this one)."""
+    path, settings, fix, diff = job
+    outcome = Outcome()
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    try:
+        sources = _run_file(path, settings, fix, diff, settings.unsafe_fixes, outcome)
+    finally:
+        sys.stdout, sys.stderr = saved
+    outcome.diagnostics = [_strip_edits(d) for d in outcome.diagnostics]
+    return outcome, sources, out.getvalue(), err.getvalue()
+
+
+# Below this many files to check, starting worker processes costs more than it saves.
+_PARALLEL_MIN_FILES = 16
+
+
+def _run_files(files: list[Path], settings: Settings, fix: bool, diff: bool, jobs: int | None,
+               cache: Cache | None, outcome: Outcome) -> dict[str, list[str]]:
+    """Check ``files`` (from the cache where their bytes did not change; the rest in ``jobs``
+    processes), printing each file's messages in order, and merge the results into ``outcome``."""
+    sources: dict[str, list[str]] = {}
+    todo: list[tuple[Path, bytes | None]] = []
+    for path in files:
+        data: bytes | None = None
+        if cache is not None:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                data = None
+            hit = cache.get(str(path.resolve()), data) if data is not None else None
+            if hit is not None and (not (fix or diff) or not hit):
+                outcome.diagnostics.extend(replace(d, path=str(path)) for d in hit)
+                sources.update(_sources_of(path, data))
+                continue
+        todo.append((path, data))
+    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    jobs_list = [(path, settings, fix, diff) for path, _ in todo]
+    if workers > 1 and len(todo) >= _PARALLEL_MIN_FILES:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
+            results = pool.map(_one_file, jobs_list, chunksize=max(1, min(16, len(todo) // (workers * 4))))
+            done = list(_merge(results, todo, cache, fix, diff, outcome, sources))
+    else:
+        done = list(_merge(map(_one_file, jobs_list), todo, cache, fix, diff, outcome, sources))
+    del done
+    return sources
+
+
+def _merge(results, todo, cache, fix, diff, outcome, sources):  # type: ignore[no-untyped-def]
+    for (path, data), (one, found, out, err) in zip(todo, results):
+        if out:
+            click.echo(out, nl=False)
+        if err:
+            click.echo(err, nl=False, err=True)
+        outcome.diagnostics.extend(one.diagnostics)
+        outcome.errors += one.errors
+        outcome.fixed += one.fixed
+        outcome.changed_files += one.changed_files
+        sources.update(found)
+        if cache is not None and data is not None:
+            key = str(path.resolve())
+            if one.errors or one.changed_files:
+                cache.forget(key)
+            else:
+                cache.put(key, data, one.diagnostics)
+        yield path
+
+
+def _sources_of(path: Path, data: bytes) -> dict[str, list[str]]:
+    display = str(path)
+    try:
+        if path.suffix == ".ipynb":
+            return _cell_sources(data.decode("utf-8"), display)
+        return {display: decode(data)[0].splitlines()}
+    except (SyntaxError, UnicodeDecodeError, LookupError):
+        return {}
+
+
 def _settings(config: str | None, isolated: bool) -> Settings:
     if isolated:
         return Settings()
@@ -286,6 +380,9 @@ def _codes(value: str | None) -> tuple[str, ...] | None:
 @click.option("--stdin-filename", help="The path to report for source read from `-`.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False), help="A pyproject.toml to read.")
 @click.option("--isolated", is_flag=True, help="Ignore all configuration files.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1),
+              help="Files checked at once in separate processes (default: all cores; 1: in this process).")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the .optimlint_cache/ of unchanged files.")
 def check(
     paths: tuple[str, ...],
     fix: bool,
@@ -300,6 +397,8 @@ def check(
     stdin_filename: str | None,
     config: str | None,
     isolated: bool,
+    jobs: int | None,
+    no_cache: bool,
 ) -> int:
     """Lint PATHS (files or directories; `-` reads standard input)."""
     settings = _settings(config, isolated)
@@ -341,8 +440,11 @@ def check(
         shown = fixed if fixed is not None and fix else text
         sources.update(_cell_sources(shown, display) if is_notebook else {display: shown.splitlines()})
         targets = [t for t in targets if t != "-"]
-    for path in iter_python_files(targets, settings):
-        sources.update(_run_file(path, settings, fix, diff, settings.unsafe_fixes, outcome))
+    files = list(iter_python_files(targets, settings))
+    cache = None if no_cache or not files else Cache(Path(settings.root), settings)
+    sources.update(_run_files(files, settings, fix, diff, jobs, cache, outcome))
+    if cache is not None:
+        cache.save()
 
     # With `--fix` on standard input the fixed code owns stdout; the report goes to stderr.
     to_stderr = "-" in paths and fix and not diff
