@@ -15,7 +15,6 @@ from typing import Any, Iterator
 
 from . import __version__
 from .config import ConfigError, Settings, find_pyproject, load_settings
-from .engine import SourceError, lint_source
 
 _SETTINGS: dict[Path | None, Settings] = {}
 
@@ -40,6 +39,8 @@ class Flake8Plugin:
         self.lines = lines
 
     def run(self) -> Iterator[tuple[int, int, str, Any]]:
+        from .engine import SourceError, lint_source  # here, so flake8 starts without libcst
+
         source = "".join(self.lines)
         try:
             diagnostics = lint_source(source, self.filename, _settings_for(self.filename), respect_noqa=False)

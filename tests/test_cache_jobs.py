@@ -79,3 +79,18 @@ def test_parallel_run_matches_in_process_run(project: Path, capsys: pytest.Captu
     parallel = capsys.readouterr()
     assert parallel.out == serial.out and parallel.err == serial.err
     assert serial.out.count("OPT2") > 10 and "zz_broken.py:2:19: syntax error" in serial.err
+
+
+def test_version_and_flake8_registration_do_not_import_libcst() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from optimlint.entry import main\n"
+        "import optimlint.flake8_plugin\n"
+        "assert main(['--version']) == 0\n"
+        "print('libcst' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.splitlines() == ["optimlint, version 0.1.0", "False"], proc.stderr
