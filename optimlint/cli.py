@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import io
 import os
+import stat
 import sys
 import tempfile
 import tokenize
@@ -93,8 +95,18 @@ def _walk(root: Path, settings: Settings) -> Iterator[Path]:
         dirnames[:] = kept
         for name in sorted(filenames):
             full = Path(dirpath) / name
-            if name.endswith((".py", ".ipynb")) and not settings.is_excluded(str(full)):
+            if name.endswith((".py", ".ipynb")) and full.is_file() and not settings.is_excluded(str(full)):
                 yield full
+
+
+def read_bytes(path: Path) -> bytes:
+    """A file's bytes; an error for anything but a regular file (a FIFO named `x.py` must not
+    block the run, a directory named `x.py` must not crash it)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return handle.read()
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -174,14 +186,14 @@ def _process_notebook(
 def _source_error(exc: SourceError) -> str:
     cell = getattr(exc, "cell", None)
     where = f"cell {cell}:" if cell is not None else ""
-    return f"{exc.path}:{where}{exc.line}:{exc.column}: syntax error: {exc.message}"
+    return f"{exc.path}:{where}{exc.line}:{exc.column}: {exc.kind}: {exc.message}"
 
 
 def _run_notebook(path: Path, settings: Settings, fix: bool, diff: bool, unsafe: bool,
                   outcome: Outcome) -> dict[str, list[str]]:
     display = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bytes(path).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         _error(f"{display}: error: cannot read notebook: {exc}")
         outcome.errors += 1
@@ -189,11 +201,15 @@ def _run_notebook(path: Path, settings: Settings, fix: bool, diff: bool, unsafe:
     try:
         fixed = _process_notebook(text, display, settings, fix, diff, unsafe, outcome)
     except notebook.NotebookError as exc:
-        _error(f"error: {exc}")
+        _error(str(exc))
         outcome.errors += 1
         return {}
     except SourceError as exc:
         _error(_source_error(exc))
+        outcome.errors += 1
+        return {}
+    except Exception as exc:  # noqa: BLE001 - one broken file must not stop the others
+        _error(f"{display}: internal error: {type(exc).__name__}: {exc} (please report this)")
         outcome.errors += 1
         return {}
     if fixed is None:
@@ -218,7 +234,7 @@ def _run_file(path: Path, settings: Settings, fix: bool, diff: bool, unsafe: boo
         return _run_notebook(path, settings, fix, diff, unsafe, outcome)
     display = str(path)
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)
     except OSError as exc:
         _error(f"{display}: error: cannot read file: {exc.strerror or exc}")
         outcome.errors += 1
@@ -232,7 +248,7 @@ def _run_file(path: Path, settings: Settings, fix: bool, diff: bool, unsafe: boo
     try:
         fixed = _process_text(text, display, settings, fix, diff, unsafe, outcome)
     except SourceError as exc:
-        _error(f"{exc.path}:{exc.line}:{exc.column}: syntax error: {exc.message}")
+        _error(_source_error(exc))
         outcome.errors += 1
         return {}
     except Exception as exc:  # noqa: BLE001 - one broken file must not stop the others
@@ -295,7 +311,7 @@ def _run_files(files: list[Path], settings: Settings, fix: bool, diff: bool, job
         data: bytes | None = None
         if cache is not None:
             try:
-                data = path.read_bytes()
+                data = read_bytes(path)
             except OSError:
                 data = None
             hit = cache.get(str(path.resolve()), data) if data is not None else None
@@ -425,7 +441,7 @@ def check(
         try:
             fixed = process(text, display, settings, fix, diff, settings.unsafe_fixes, outcome)
         except notebook.NotebookError as exc:
-            _error(f"error: {exc}")
+            _error(str(exc))
             outcome.errors += 1
             fixed = None
         except SourceError as exc:
@@ -482,7 +498,7 @@ def _report(outcome: Outcome, sources: dict[str, list[str]], fmt: str, show_stat
             click.echo(text_diagnostic(diag, sources.get(key)), err=to_stderr)
     if show_statistics and diagnostics:
         click.echo(statistics(diagnostics), err=to_stderr)
-    click.echo(summary(diagnostics, outcome.fixed, unsafe), err=to_stderr)
+    click.echo(summary(diagnostics, outcome.fixed, unsafe, outcome.errors), err=to_stderr)
 
 
 @cli.command("rule")
@@ -561,5 +577,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except ConfigError as exc:
         _error(f"error: {exc}")
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - never a traceback, never exit 1 ("findings")
+        _error(f"optimlint: internal error: {type(exc).__name__}: {exc} (please report this)")
         return EXIT_ERROR
     return result if isinstance(result, int) else EXIT_CLEAN

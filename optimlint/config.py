@@ -59,7 +59,7 @@ class Settings:
 def _relative(path: str, root: str) -> str:
     try:
         return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
-    except ValueError:
+    except (ValueError, RuntimeError, OSError):  # outside the root, or a symlink loop
         return Path(path).as_posix()
 
 

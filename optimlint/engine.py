@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import libcst as cst
@@ -71,14 +71,52 @@ class FixResult:
 
 
 class SourceError(Exception):
-    """The file cannot be parsed. ``line``/``column`` are 1-based."""
+    """The file cannot be analysed: it does not parse (``kind`` "syntax error"), or it is too
+    large or too deeply nested ("error"). ``line``/``column`` are 1-based."""
 
-    def __init__(self, path: str, line: int, column: int, message: str) -> None:
-        super().__init__(f"{path}:{line}:{column}: syntax error: {message}")
-        self.path, self.line, self.column, self.message = path, line, column, message
+    def __init__(self, path: str, line: int, column: int, message: str, kind: str = "syntax error") -> None:
+        super().__init__(f"{path}:{line}:{column}: {kind}: {message}")
+        self.path, self.line, self.column, self.message, self.kind = path, line, column, message, kind
+
+
+# Above this size a file that mentions optimizers is reported instead of analysed: the analysis
+# takes about a minute per megabyte (whole-module libcst metadata), and such files are generated
+# code, not training scripts.
+MAX_ANALYSED_BYTES = 1_000_000
+
+
+def _check_size(source: str, path: str) -> None:
+    size = len(source.encode("utf-8", "surrogatepass"))
+    if size > MAX_ANALYSED_BYTES:
+        raise SourceError(path, 1, 1, f"file too large to analyse ({size / 1e6:.1f} MB; the limit is "
+                                      f"{MAX_ANALYSED_BYTES / 1e6:.0f} MB)", kind="error")
+
+
+def _null_byte(source: str, path: str) -> SourceError:
+    """The error for a NUL character, at its line and column (ast only says "line 1")."""
+    before = re.split(r"\r\n|\r|\n", source[: source.index("\x00")])
+    return SourceError(path, len(before), len(before[-1]) + 1, "source contains a null byte")
+
+
+def _too_deep(source: str, path: str) -> SourceError:
+    """The error for code that parses but is nested deeper than the analysis can follow (Python's
+    recursion limit), at the most deeply nested node."""
+    line, column, depth = 1, 1, -1
+    try:
+        stack: list[tuple[ast.AST, int]] = [(ast.parse(source), 0)]
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        stack = []
+    while stack:  # iterative: the tree is too deep for recursion
+        node, level = stack.pop()
+        if level > depth and hasattr(node, "lineno"):
+            depth, line, column = level, node.lineno, node.col_offset + 1
+        stack.extend((child, level + 1) for child in reversed(list(ast.iter_child_nodes(node))))
+    return SourceError(path, line, column, "code nested too deeply to analyse (Python's recursion limit)", kind="error")
 
 
 def parse(source: str, path: str) -> cst.Module:
+    if "\x00" in source:
+        raise _null_byte(source, path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SyntaxWarning)
@@ -177,8 +215,12 @@ def lint_source(
     rules = enabled_rules(settings, path)
     if not rules or not _PREFILTER.search(source):
         return []
+    _check_size(source, path)
     module, text, _ = _parse_masked(source, path)
-    return _diagnose(build_model(module), rules, path, text.splitlines(), respect_noqa)
+    try:
+        return _diagnose(build_model(module), rules, path, text.splitlines(), respect_noqa)
+    except RecursionError:
+        raise _too_deep(text, path) from None
 
 
 def fix_source(
@@ -191,8 +233,14 @@ def fix_source(
     rules = enabled_rules(settings, path)
     if not rules or not _PREFILTER.search(source):
         return FixResult(source)
+    _check_size(source, path)
     _, current, originals = _parse_masked(source, path)
-    result = _fix_passes(current, path, rules, allowed)
+    try:
+        result = _fix_passes(current, path, rules, allowed)
+    except RecursionError:
+        raise _too_deep(current, path) from None
+    if result.changed and current.endswith("\r") and not result.source.endswith("\r"):
+        result = replace(result, source=result.source + "\r")  # libcst drops a final lone CR
     if not originals or not result.changed:
         return result if result.changed else FixResult(source, (), result.remaining)
     restored = magics.unmask(result.source, originals)

@@ -59,11 +59,19 @@ def read(text: str, path: str) -> Notebook:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise NotebookError(f"{path}:{exc.lineno}:{exc.colno}: not valid notebook JSON: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:  # a 5000-digit number, arrays nested 100000 deep
+        raise NotebookError(f"{path}:1:1: not valid notebook JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise NotebookError(f"{path}:1:1: not a Jupyter notebook (no `cells` list)")
-    language = str(data.get("metadata", {}).get("kernelspec", {}).get("language", "python")).lower()
+    metadata = data.get("metadata")
+    kernelspec = metadata.get("kernelspec") if isinstance(metadata, dict) else None
+    language = str(kernelspec.get("language", "python") if isinstance(kernelspec, dict) else "python").lower()
     cells = data["cells"]
     code = [i for i, c in enumerate(cells) if isinstance(c, dict) and c.get("cell_type") == "code"]
+    for number, index in enumerate(code, start=1):
+        source = cells[index].get("source", "")
+        if not isinstance(source, str) and not (isinstance(source, list) and all(isinstance(s, str) for s in source)):
+            raise NotebookError(f"{path}:cell {number}: not a valid code cell (`source` must be text or a list of text)")
     nb = Notebook(data, _layout(text, data), code if language.startswith("python") else [])
     lines: list[str] = []
     for number, index in enumerate(nb.code_cells, start=1):

@@ -34,7 +34,7 @@ def text_diagnostic(diag: Diagnostic, source_lines: Sequence[str] | None) -> str
     return "\n".join(out) + "\n"
 
 
-def summary(diagnostics: Sequence[Diagnostic], fixed: int, unsafe_enabled: bool) -> str:
+def summary(diagnostics: Sequence[Diagnostic], fixed: int, unsafe_enabled: bool, errors: int = 0) -> str:
     lines = []
     if fixed:
         lines.append(f"Fixed {fixed} {'error' if fixed == 1 else 'errors'}.")
@@ -47,8 +47,10 @@ def summary(diagnostics: Sequence[Diagnostic], fixed: int, unsafe_enabled: bool)
             lines.append(f"[*] {safe} fixable with `optimlint --fix`.")
         if unsafe and not unsafe_enabled:
             lines.append(f"{unsafe} more fixable with `optimlint --fix --unsafe-fixes`.")
-    elif not fixed:
+    elif not fixed and not errors:
         lines.append("All checks passed!")
+    if errors:
+        lines.append(f"{errors} {'file' if errors == 1 else 'files'} could not be checked (see the errors above).")
     return "\n".join(lines)
 
 
