@@ -39,7 +39,10 @@ class Flake8Plugin:
         self.lines = lines
 
     def run(self) -> Iterator[tuple[int, int, str, Any]]:
-        from .engine import SourceError, lint_source  # here, so flake8 starts without libcst
+        from .engine import (  # here, so flake8 starts without libcst
+            SourceError,
+            lint_source,
+        )
 
         source = "".join(self.lines)
         try:
