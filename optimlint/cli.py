@@ -12,7 +12,7 @@ import tempfile
 import tokenize
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import click
 
@@ -329,14 +329,15 @@ def _run_files(files: list[Path], settings: Settings, fix: bool, diff: bool, job
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
             results = pool.map(_one_file, jobs_list, chunksize=max(1, min(16, len(todo) // (workers * 4))))
-            done = list(_merge(results, todo, cache, fix, diff, outcome, sources))
+            _merge(results, todo, cache, outcome, sources)
     else:
-        done = list(_merge(map(_one_file, jobs_list), todo, cache, fix, diff, outcome, sources))
-    del done
+        _merge(map(_one_file, jobs_list), todo, cache, outcome, sources)
     return sources
 
 
-def _merge(results, todo, cache, fix, diff, outcome, sources):  # type: ignore[no-untyped-def]
+def _merge(results: Iterable[tuple[Outcome, dict[str, list[str]], str, str]], todo: list[tuple[Path, bytes | None]],
+           cache: Cache | None, outcome: Outcome, sources: dict[str, list[str]]) -> None:
+    """Print each file's captured output in order, add its results, and update the cache."""
     for (path, data), (one, found, out, err) in zip(todo, results):
         if out:
             click.echo(out, nl=False)
@@ -353,7 +354,6 @@ def _merge(results, todo, cache, fix, diff, outcome, sources):  # type: ignore[n
                 cache.forget(key)
             else:
                 cache.put(key, data, one.diagnostics)
-        yield path
 
 
 def _sources_of(path: Path, data: bytes) -> dict[str, list[str]]:
