@@ -11,20 +11,19 @@ from optimlint import fix_source, lint_source
 from optimlint.config import Settings
 from optimlint.engine import parse
 from optimlint.registry import all_rules
+from optimlint.validate.cases import folder_settings
 
 ALL_CASES = cases()
 BAD_CASES = [c for c in ALL_CASES if not c.is_good]
 FIXABLE = [c for c in BAD_CASES if c.fix in ("safe", "unsafe")]
 
 
-RULE_OF_FOLDER = {rule.name().replace("-", "_"): rule for rule in all_rules()}
 DEFAULT_OFF = {rule.code for rule in all_rules() if not rule.default_enabled}
 
 
 def _settings(path) -> Settings:  # type: ignore[no-untyped-def]
     """Default settings, plus the folder's own rule (so rules that are off by default are tested)."""
-    rule = RULE_OF_FOLDER.get(path.parent.name)
-    return Settings(extend_select=(rule.code,)) if rule is not None else Settings()
+    return folder_settings(path.parent.name)
 
 
 def _lint(path, settings: Settings | None = None):  # type: ignore[no-untyped-def]

@@ -28,8 +28,7 @@ from pathlib import Path
 from queue import Queue
 from typing import Any, Callable
 
-from ..config import Settings
-from .cases import Case, find_cases
+from .cases import Case, find_cases, folder_settings
 from .claims import Claim, ClaimError, loss_trend
 
 DEVICES = ("cpu", "cuda")
@@ -127,17 +126,6 @@ class WorkerPool:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-
-
-def _settings_for(case: Case) -> Settings:
-    """Default settings plus the rule the case's folder is named after (so rules that are off by
-    default are fixed too)."""
-    from ..registry import all_rules
-
-    for rule in all_rules():
-        if rule.name().replace("-", "_") == case.rule_dir:
-            return Settings(extend_select=(rule.code,))
-    return Settings()
 
 
 def _missing_requirement(case: Case, device: str) -> str | None:
@@ -244,7 +232,7 @@ def check_case(runner: _Runner, case: Case, device: str, cuda: bool) -> Outcome:
 
     from ..engine import fix_source
 
-    fixed = fix_source(source, str(case.path), _settings_for(case), unsafe_fixes=case.fix == "unsafe").source
+    fixed = fix_source(source, str(case.path), folder_settings(case.rule_dir), unsafe_fixes=case.fix == "unsafe").source
     committed = case.fixed_path.read_text(encoding="utf-8") if case.fixed_path.exists() else None
     outcome.fixed_matches = fixed == committed
     if committed is None:

@@ -20,6 +20,10 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 _HEADER = re.compile(r"#\s*(expect|fix|claim|claim-cuda|requires):\s*(.*)")
 
@@ -74,6 +78,18 @@ def read_case(path: Path) -> Case:
     return Case(
         path, Counter(codes), values.get("fix"), values.get("claim"), values.get("requires"), values.get("claim-cuda")
     )
+
+
+def folder_settings(folder: str) -> Settings:
+    """Default settings plus the rule a fixture folder is named after (``missing_zero_grad``
+    -> OPT204), so rules that are off by default are linted and fixed in their own folder."""
+    from ..config import Settings
+    from ..registry import all_rules
+
+    for rule in all_rules():
+        if rule.name().replace("-", "_") == folder:
+            return Settings(extend_select=(rule.code,))
+    return Settings()
 
 
 def rule_dirs(root: Path) -> list[Path]:
