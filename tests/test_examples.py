@@ -42,3 +42,16 @@ def test_readme_fix_diff_is_real(monkeypatch: pytest.MonkeyPatch, capsys: pytest
     hunk_lines = [line for line in out.splitlines() if line[:1] in "+- " and not line.startswith(("+++", "---"))]
     for line in block.group(1).splitlines():
         assert line in hunk_lines or line.rstrip() in [h.rstrip() for h in hunk_lines], line
+
+
+def test_readme_schedule_chart_is_real(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's `optimlint schedule` chart is what the command prints today (needs torch)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```console\n\$ optimlint (schedule [^\n]+)\n(.*?)```", readme, re.S)
+    assert block is not None
+    monkeypatch.chdir(ROOT)
+    assert main(block.group(1).split()) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip() == block.group(2).rstrip()
+    assert "OneCycleLR" in out and "after optimlint --fix --unsafe-fixes" in out
+    assert (ROOT / "docs" / "img" / "onecycle-per-epoch.png").stat().st_size > 5000

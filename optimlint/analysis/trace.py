@@ -140,15 +140,19 @@ def loops(body: list[Node], path: tuple[Container, ...] = ()) -> Iterator[tuple[
                 yield from loops(arm.body, path + (arm,))
 
 
-def handlers(body: list[Node]) -> Iterator[Handler]:
+def walk(body: list[Node]) -> Iterator[Node]:
+    """Every node of ``body``, nested ones included, in order (a container before its contents)."""
     for node in body:
-        if isinstance(node, Handler):
-            yield node
+        yield node
         if isinstance(node, (Loop, Inline, Handler, Context)):
-            yield from handlers(node.body)
+            yield from walk(node.body)
         elif isinstance(node, (Branch, Unordered)):
             for arm in node.arms:
-                yield from handlers(arm.body)
+                yield from walk(arm.body)
+
+
+def handlers(body: list[Node]) -> Iterator[Handler]:
+    return (node for node in walk(body) if isinstance(node, Handler))
 
 
 def names_in(node: cst.CSTNode) -> set[str]:

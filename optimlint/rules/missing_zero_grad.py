@@ -20,17 +20,14 @@ from ..analysis.ordering import (
     site,
 )
 from ..analysis.trace import (
-    Branch,
     Container,
-    Context,
-    Handler,
     Inline,
     Located,
     Loop,
     Node,
-    Unordered,
     located,
     loops,
+    walk,
 )
 from ..fix import Fix, InsertBefore, MoveAfter
 from ..registry import Finding, Rule
@@ -260,14 +257,7 @@ def _untracked_clearing(model: ScriptModel, loop: Loop, events: list[Located]) -
 
 def _inlined(body: list[Node]) -> Iterator[Inline]:
     """Every same-file call followed in ``body``, even one that records no event."""
-    for node in body:
-        if isinstance(node, Inline):
-            yield node
-        if isinstance(node, (Loop, Inline, Handler, Context)):
-            yield from _inlined(node.body)
-        elif isinstance(node, (Branch, Unordered)):
-            for arm in node.arms:
-                yield from _inlined(arm.body)
+    return (node for node in walk(body) if isinstance(node, Inline))
 
 
 def _previous_statement(model: ScriptModel, node: cst.CSTNode) -> cst.BaseStatement | None:
