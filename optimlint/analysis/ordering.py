@@ -78,6 +78,11 @@ def optimizers_stepped(loc: Located) -> list[Obj]:
     return [o for o in event.objs if o.kind == "optimizer"]
 
 
+def steps_only_schedulers(event: Event) -> bool:
+    """A ``step`` event on schedulers only (``scheduler.step()``): no gradient is applied."""
+    return event.kind == "step" and bool(event.objs) and all(o.kind == "scheduler" for o in event.objs)
+
+
 def may_clear(loc: Located, opts: Iterable[Obj]) -> bool:
     """A ``zero_grad`` event (``opt.zero_grad()``, ``model.zero_grad()``, a ``p.grad = None``
     loop) that may clear gradients of one of ``opts``: the optimizer itself, or a module or

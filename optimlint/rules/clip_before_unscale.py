@@ -16,6 +16,7 @@ from ..analysis.ordering import (
     scaled_by,
     short,
     simple_statement,
+    steps_only_schedulers,
 )
 from ..analysis.trace import Located, Loop, located, loops
 from ..fix import Fix, InsertBefore, MoveAfter
@@ -117,7 +118,7 @@ class ClipBeforeUnscale(Rule):
         if backward is None or scale is None:
             return None
         between = [e for e in events[backward.index + 1 : clip.index] if not exclusive(e, clip)]
-        if any(e.event.kind == "step" or _unscale(e) for e in between):
+        if any((e.event.kind == "step" and not steps_only_schedulers(e.event)) or _unscale(e) for e in between):
             return None  # already unscaled, or clipping after the step (OPT206)
         step = next(
             (

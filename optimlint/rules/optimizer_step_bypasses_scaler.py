@@ -8,6 +8,7 @@ from ..analysis import ScriptModel
 from ..analysis.ordering import (
     common_prefix,
     describe,
+    exclusive,
     handed_over,
     latest_backward,
     receiver_label,
@@ -120,15 +121,21 @@ class OptimizerStepBypassesScaler(Rule):
             if not any(o.kind == "optimizer" for o in event.objs):
                 continue
             backward = latest_backward(events, step)
+            # no backward before the step in the iteration: it applies the previous iteration's
+            wrapped = backward is None
+            if wrapped:
+                backward = next((e for e in reversed(events[step.index + 1:])
+                                 if e.event.kind == "backward" and not exclusive(e, step)), None)
             scale = scaled_by(events, backward) if backward is not None else None
             if backward is None or scale is None:
                 continue
+            # the events from that backward to this step, across the loop's back edge when wrapped
+            path = events[backward.index:] + events[:step.index] if wrapped else events[backward.index:step.index]
+            if wrapped and any(e.event.kind == "zero_grad" and not exclusive(e, step) for e in path):
+                continue  # cleared before the next iteration's step: nothing scaled reaches it (OPT202 only)
             if any(e.event.kind == "step" and e.event.via_scaler and e.event.objs & event.objs for e in events):
                 continue  # `if amp: scaler.step(opt) else: opt.step()`: the plain step is the other path
-            unscaled = any(
-                _scaler_call(e, "unscale_") and e.event.targets & event.objs
-                for e in events[backward.index : step.index]
-            )
+            unscaled = any(_scaler_call(e, "unscale_") and e.event.targets & event.objs for e in path)
             updated = any(_scaler_call(e, "update") and e.event.objs & scale.event.objs for e in events)
             name, scaler = receiver_label(model, event), _label(model, scale)
             effect = (
@@ -142,7 +149,8 @@ class OptimizerStepBypassesScaler(Rule):
             yield Finding(
                 event.node,
                 f"`{name}.step()` bypasses the GradScaler that scaled the loss at {where}: {effect}; {advice}",
-                self._fix(model, step, scale, scaler, updated),
+                # scaler.step() before the iteration's first scale() raises: fix the order first (OPT202)
+                None if wrapped else self._fix(model, step, scale, scaler, updated),
             )
 
     def _fix(self, model: ScriptModel, step: Located, scale: Located, scaler: str, updated: bool) -> Fix:

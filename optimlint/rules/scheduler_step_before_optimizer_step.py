@@ -9,6 +9,7 @@ from ..analysis.bindings import Obj
 from ..analysis.ordering import (
     MovePlan,
     after_scaler_update,
+    common_prefix,
     describe,
     exclusive,
     has_early_exit,
@@ -21,6 +22,7 @@ from ..analysis.ordering import (
     varies_between_iterations,
 )
 from ..analysis.trace import (
+    Container,
     Event,
     Handler,
     Inline,
@@ -136,10 +138,12 @@ class SchedulerStepBeforeOptimizerStep(Rule):
                     continue
                 if varies_between_iterations(sched_step, loop):
                     continue
+                # both inside one called function: report and move within it
+                level = common_prefix(sched_step.path, opt_step.path)
                 yield Finding(
-                    site(sched_step, ()),
-                    self._message(model, sched_step, opt_step),
-                    self._fix(model, loop, sched_step, opt_step),
+                    site(sched_step, level),
+                    self._message(model, sched_step, opt_step, level),
+                    self._fix(model, loop, sched_step, opt_step, level),
                 )
                 break
 
@@ -163,21 +167,23 @@ class SchedulerStepBeforeOptimizerStep(Rule):
                 )
                 break
 
-    def _message(self, model: ScriptModel, sched_step: Located, opt_step: Located) -> str:
+    def _message(self, model: ScriptModel, sched_step: Located, opt_step: Located,
+                 level: tuple[Container, ...]) -> str:
         sched = receiver_label(model, sched_step.event)
         return (
-            f"`{sched}.step()` runs before {describe(model, opt_step, ())} in each iteration: the first "
+            f"`{sched}.step()` runs before {describe(model, opt_step, level)} in each iteration: the first "
             f"learning rate of the schedule is skipped and every update uses the next one; step the "
             f"scheduler after the optimizer"
         )
 
-    def _fix(self, model: ScriptModel, loop: Loop, sched_step: Located, opt_step: Located) -> Fix:
+    def _fix(self, model: ScriptModel, loop: Loop, sched_step: Located, opt_step: Located,
+             level: tuple[Container, ...]) -> Fix:
         title = self.fix_title or ""
-        sched_site, opt_site = site(sched_step, ()), site(opt_step, ())
+        sched_site, opt_site = site(sched_step, level), site(opt_step, level)
         statement = simple_statement(model, sched_site)
         if statement is None:
             return Fix(title, "display-only")
-        epoch_level = any(isinstance(c, (Loop, Inline)) for c in opt_step.path)
+        epoch_level = any(isinstance(c, (Loop, Inline)) for c in opt_step.path[len(level):])
         plan = _plan(model, loop, statement, opt_site, epoch_level)
         if plan is None:
             return Fix(title, "display-only")
@@ -185,7 +191,7 @@ class SchedulerStepBeforeOptimizerStep(Rule):
             anchor = after_scaler_update(model, plan.anchor)
             if anchor is not plan.anchor:
                 plan = MovePlan(plan.statement, anchor, (*plan.between, plan.anchor))
-        risky = through_call(sched_step, ()) or has_early_exit((*plan.between, plan.anchor))
+        risky = through_call(sched_step, level) or has_early_exit((*plan.between, plan.anchor))
         return Fix(title, "unsafe" if risky else "safe", (MoveAfter((plan.statement,), plan.anchor),))
 
 

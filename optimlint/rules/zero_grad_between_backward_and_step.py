@@ -19,6 +19,7 @@ from ..analysis.ordering import (
     short,
     simple_statement,
     site,
+    steps_only_schedulers,
     surely_clears,
     through_call,
     unrecorded_backward,
@@ -208,7 +209,7 @@ def _first_backward(events: list[Located], zero: Located) -> Located | None:
     for loc in reversed(events[: zero.index]):
         if exclusive(loc, zero):
             continue
-        if loc.event.kind in ("step", "zero_grad"):
+        if loc.event.kind == "zero_grad" or (loc.event.kind == "step" and not steps_only_schedulers(loc.event)):
             break
         if loc.event.kind == "backward":
             first = loc
