@@ -491,3 +491,20 @@ def test_simulation_matches_a_real_run(name: str, real_runs: dict[str, dict[str,
         assert sim.stopped is not None
         kind, _, message = str(error).partition(": ")
         assert kind in sim.stopped and message in sim.stopped, (error, sim.stopped)
+
+
+def test_every_fixture_and_example_is_drawn_without_an_internal_error() -> None:
+    """Robustness: all 400+ fixture scripts (every rule's bugs and near-misses) and the examples go
+    through the simulation, the chart and the JSON without an exception escaping."""
+    from optimlint.schedule import report
+
+    paths = sorted((ROOT / "fixtures").glob("*/*.py")) + sorted((ROOT / "examples").glob("*.py"))
+    assert len(paths) > 300
+    drawn = 0
+    for path in paths:
+        schedule = report.build(path.read_text(encoding="utf-8"), str(path), {}, False, 20_000)
+        text = report.render_text(schedule, 60, 8)
+        assert text.startswith(str(path)), text[:200]
+        json.dumps(report.to_json(schedule))
+        drawn += bool(schedule.pairs())
+    assert drawn > 100, "most fixtures have a scheduler: far fewer were drawn"

@@ -76,7 +76,7 @@ def render_text(schedule: Schedule, width: int, height: int) -> str:
     blocks: list[str] = []
     pairs = schedule.pairs()
     if not pairs:
-        return f"{schedule.path}: no optimizer with a learning-rate scheduler was found\n"
+        blocks.append(f"{schedule.path}: no optimizer with a learning-rate scheduler was found")
     for track, fixed in pairs:
         lines = [f"{schedule.path}: " + heading(track)[0], *heading(track)[1:]]
         if fixed is not None and schedule.fixed_by:

@@ -366,12 +366,10 @@ class _Replay:
         group_dicts = [{"params": [p], **g} for p, g in zip(params, groups)]
         track = Track(obj.label, name, self.ev.line(call), len(groups), [[] for _ in groups])
         try:
-            track.real = cls(group_dicts, **kwargs) if cls is not None else None
-        except Exception:  # noqa: BLE001 - arguments only a real model accepts: keep the learning rates
-            lr_kwargs = {"lr": kwargs["lr"]} if "lr" in kwargs else {}
-            track.real = torch.optim.SGD(group_dicts, **lr_kwargs)  # type: ignore[arg-type]
-        if track.real is None:
-            return
+            track.real = (cls or torch.optim.SGD)(group_dicts, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - what torch raises at construction is what the script hits
+            self.order.append(track)
+            self._crash(track, f"{type(exc).__name__} at {name}(...) (line {track.line}): {exc}")
         for p in params:
             p.grad = torch.zeros(1)
         previous = self.optimizers.get(obj)
