@@ -508,3 +508,29 @@ def test_every_fixture_and_example_is_drawn_without_an_internal_error() -> None:
         json.dumps(report.to_json(schedule))
         drawn += bool(schedule.pairs())
     assert drawn > 100, "most fixtures have a scheduler: far fewer were drawn"
+
+
+def test_huge_values_and_endless_loops_stop_instead_of_hanging(tmp_path: Path) -> None:
+    """Arithmetic that would take minutes (`10 ** 10 ** 9`) is unknown, and loops bounded by
+    `range(10 ** 12)` stop at the step / iteration budget with a reason."""
+    source = (
+        "import torch\n"
+        "model = torch.nn.Linear(2, 1)\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "sched = torch.optim.lr_scheduler.StepLR(opt, step_size=10 ** 10 ** 9)\n"
+        "warm = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)\n"
+        "for i in range(10 ** 12):\n"
+        "    warm.step()\n"
+        "for step in range(10 ** 12):\n"
+        "    opt.step()\n"
+        "    sched.step()\n"
+    )
+    sim = simulate(source, "huge.py", max_steps=500)
+    (track,) = sim.scheduled()
+    step_lr = next(s for s in track.schedulers if s.cls == "StepLR")
+    assert step_lr.problem is not None and "10 ** 10 ** 9" in step_lr.problem
+    assert sim.stopped == "stopped after 5,000 loop iterations"
+    source = source.replace("    warm.step()\n", "    pass\n")
+    sim = simulate(source, "huge.py", max_steps=500)
+    assert sim.stopped is not None and "500 optimizer steps" in sim.stopped
+    assert sim.scheduled()[0].steps == 500

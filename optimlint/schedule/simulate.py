@@ -135,6 +135,9 @@ class _Replay:
         self.ev = evaluator
         self.max_steps = max_steps
         self.total_steps = 0
+        # loops that step only schedulers are not bounded by max_steps: bound all iterations too
+        self.iterations_run = 0
+        self.max_iterations = 10 * max_steps
         self.local: dict[str, object] = {}
         self.optimizers: dict[Obj, Track] = {}
         self.order: list[Track] = []
@@ -211,6 +214,9 @@ class _Replay:
         saved = dict(self.local)
         try:
             for i in range(count):
+                self.iterations_run += 1
+                if self.iterations_run > self.max_iterations:
+                    raise _Stop(f"stopped after {self.max_iterations:,} loop iterations")
                 self.local.update(values(i))
                 if any(self._breaks(test) for test, before in guards if before):
                     break
@@ -283,7 +289,7 @@ class _Replay:
             try:
                 value = self.ev.value(iterable, self.local)
                 if isinstance(value, (range, list, tuple)):
-                    items = list(value)
+                    items = value  # a range stays lazy: `range(10**9)` costs nothing until iterated
                     if name is not None and index_target is target:
                         return len(items), lambda i: {name: items[i]}
                     return len(items), lambda i: {name: i + start} if name else {}

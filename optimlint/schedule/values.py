@@ -218,6 +218,8 @@ class Evaluator:
             if op is None:
                 raise Unknown(self.code(expr))
             left, right = self.value(expr.left, local), self.value(expr.right, local)
+            if not _reasonable(expr.operator, left, right):
+                raise Unknown(self.code(expr))
             try:
                 return op(left, right)
             except (ArithmeticError, TypeError, ValueError):
@@ -437,7 +439,10 @@ class Evaluator:
                         op = _AUGMENTED.get(type(small.operator))
                         if op is None:
                             raise Unknown(self.code(small))
-                        local[small.target.value] = op(self.value(small.target, local), self.value(small.value, local))
+                        left, right = self.value(small.target, local), self.value(small.value, local)
+                        if not _reasonable(small.operator, left, right):
+                            raise Unknown(self.code(small))
+                        local[small.target.value] = op(left, right)
                     elif isinstance(small, (cst.Pass, cst.Expr)):
                         continue
                     else:
@@ -676,6 +681,18 @@ class Evaluator:
 
 
 _NO_RETURN = object()
+
+
+def _reasonable(operator_node: object, left: object, right: object) -> bool:
+    """False for arithmetic that would take the evaluator minutes or gigabytes (``10 ** 10 ** 9``,
+    ``"x" * 10 ** 12``): such a value is treated as unknown."""
+    if isinstance(operator_node, (cst.Power, cst.PowerAssign)) and isinstance(right, (int, float)):
+        return abs(right) <= 4096 or (isinstance(left, (int, float)) and abs(left) <= 1)
+    if isinstance(operator_node, (cst.Multiply, cst.MultiplyAssign)):
+        for seq, count in ((left, right), (right, left)):
+            if isinstance(seq, (str, list, tuple)) and isinstance(count, int) and len(seq) * count > 1_000_000:
+                return False
+    return True
 _AUGMENTED: dict[type, Callable[[object, object], object]] = {
     cst.AddAssign: operator.add,
     cst.SubtractAssign: operator.sub,

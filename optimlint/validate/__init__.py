@@ -32,6 +32,7 @@ from .cases import Case, find_cases, folder_settings
 from .claims import Claim, ClaimError, loss_trend
 
 DEVICES = ("cpu", "cuda")
+_ENGINE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -232,7 +233,11 @@ def check_case(runner: _Runner, case: Case, device: str, cuda: bool) -> Outcome:
 
     from ..engine import fix_source
 
-    fixed = fix_source(source, str(case.path), folder_settings(case.rule_dir), unsafe_fixes=case.fix == "unsafe").source
+    # Cases are checked in threads; CPython 3.11's ast.parse is not thread-safe ("AST constructor
+    # recursion depth mismatch", fixed in later releases), and the engine is pure Python anyway.
+    with _ENGINE_LOCK:
+        fixed = fix_source(source, str(case.path), folder_settings(case.rule_dir),
+                           unsafe_fixes=case.fix == "unsafe").source
     committed = case.fixed_path.read_text(encoding="utf-8") if case.fixed_path.exists() else None
     outcome.fixed_matches = fixed == committed
     if committed is None:
