@@ -534,3 +534,30 @@ def test_huge_values_and_endless_loops_stop_instead_of_hanging(tmp_path: Path) -
     sim = simulate(source, "huge.py", max_steps=500)
     assert sim.stopped is not None and "500 optimizer steps" in sim.stopped
     assert sim.scheduled()[0].steps == 500
+
+
+def test_spread_arguments_misspelled_keywords_and_unknown_factories() -> None:
+    """`**config` is spread into the constructor, a keyword torch rejects crashes the replay as it
+    would crash the script, and a factory optimlint cannot build is named, not guessed."""
+    source = (
+        "import torch\n"
+        "from transformers import get_wsd_schedule\n"
+        "SCHED = {'step_size': 2, 'gamma': 0.5}\n"
+        "model = torch.nn.Linear(2, 1)\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "decay = torch.optim.lr_scheduler.StepLR(opt, **SCHED)\n"
+        "opt2 = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "wsd = get_wsd_schedule(opt2, 10, 10, 10)\n"
+        "for epoch in range(6):\n"
+        "    opt.step()\n"
+        "    opt2.step()\n"
+        "    decay.step()\n"
+        "    wsd.step()\n"
+    )
+    sim = simulate(source, "spread.py")
+    first, second = sim.scheduled()
+    assert (first.label, second.label) == ("opt", "opt2")
+    assert first.series[0] == pytest.approx([step_lr(0.1, k, 2, 0.5) for k in range(6)])
+    assert "get_wsd_schedule" in (second.schedulers[0].problem or "")
+    crashed = simulate(source.replace("'gamma': 0.5}", "'gamma': 0.5, 'gama': 1}"), "spread.py")
+    assert crashed.stopped is not None and "unexpected keyword argument 'gama'" in crashed.stopped

@@ -41,6 +41,10 @@ MAX_STEPS = 200_000
 _DROPPED_OPTIMIZER_ARGS = frozenset({"params", "fused", "foreach", "capturable", "differentiable", "maximize"})
 
 
+class _Unsupported(Exception):
+    """A scheduler optimlint cannot build (not in the installed torch, or a factory it does not know)."""
+
+
 class _Stop(Exception):
     """The simulated script stops here (torch raised, or the step budget ran out)."""
 
@@ -356,6 +360,7 @@ class _Replay:
         if not isinstance(call, cst.Call) or obj.info is None:
             return
         name = obj.info.name
+        label = _target_name(self.model, call) or obj.label
         cls = getattr(torch.optim, name, None)
         bound = bind_torch(call, name)
         kwargs: dict[str, object] = {}
@@ -366,11 +371,11 @@ class _Replay:
                 kwargs[key] = self.ev.value(arg.value, self.local)
             except Unknown as exc:
                 if key == "lr":
-                    kwargs[key] = self._assumed_lr(obj, exc, obj.info.default_lr)
+                    kwargs[key] = self._assumed_lr(obj, label, exc, obj.info.default_lr)
         groups = self._param_groups(bound.value("params"))
         params = [torch.nn.Parameter(torch.zeros(1)) for _ in groups]
         group_dicts = [{"params": [p], **g} for p, g in zip(params, groups)]
-        track = Track(obj.label, name, self.ev.line(call), len(groups), [[] for _ in groups])
+        track = Track(label, name, self.ev.line(call), len(groups), [[] for _ in groups])
         try:
             track.real = (cls or torch.optim.SGD)(group_dicts, **kwargs)
         except Exception as exc:  # noqa: BLE001 - what torch raises at construction is what the script hits
@@ -382,15 +387,15 @@ class _Replay:
         if previous is not None:
             # built again (in a loop): the same curve goes on with the new object
             previous.real = track.real
-            self._marker(previous, f"`{obj.label}` is built again at line {track.line}: a new optimizer, "
+            self._marker(previous, f"`{label}` is built again at line {track.line}: a new optimizer, "
                                    "and schedulers built earlier still drive the old one")
             return
         self.optimizers[obj] = track
         self.order.append(track)
 
-    def _assumed_lr(self, obj: Obj, exc: Unknown, default: float) -> float:
+    def _assumed_lr(self, obj: Obj, label: str, exc: Unknown, default: float) -> float:
         self.ev.notes.setdefault(f"lr:{obj.uid}", Note(
-            f"{obj.label} lr ({exc.text})", default, "assumed", f"the class default; --set {exc.name}=..."))
+            f"{label} lr ({exc.text})", default, "assumed", f"the class default; --set {exc.name}=..."))
         return default
 
     def _param_groups(self, params: cst.BaseExpression | None) -> list[dict[str, object]]:
@@ -434,6 +439,9 @@ class _Replay:
         except Unknown as exc:
             record.problem = f"`{exc.text}` is not known statically: --set {exc.name}=VALUE"
             return
+        except _Unsupported as exc:
+            record.problem = str(exc)
+            return
         except _Stop:
             raise
         except Exception as exc:  # noqa: BLE001 - what torch raises at construction is the finding
@@ -449,7 +457,9 @@ class _Replay:
         optimizer = track.real
         if name in factories.FACTORIES or name == "get_scheduler":
             return self._factory(name, call, optimizer)
-        cls = getattr(torch.optim.lr_scheduler, name)
+        cls = getattr(torch.optim.lr_scheduler, name, None)
+        if cls is None:
+            raise _Unsupported(f"{name} is not in this torch's torch.optim.lr_scheduler, or not simulated")
         bound = bind_torch(call, name)
         kwargs: dict[str, object] = {}
         for key, arg in bound.args.items():
@@ -461,6 +471,17 @@ class _Replay:
                 continue
             else:
                 kwargs[key] = self.ev.value(arg.value, self.local)
+        for arg in call.args:
+            if arg.star == "*":
+                raise Unknown(f"*{self.ev.code(arg.value)}")
+            if arg.star == "**":
+                spread = self.ev.value(arg.value, self.local)
+                if not isinstance(spread, dict):
+                    raise Unknown(f"**{self.ev.code(arg.value)}")
+                kwargs.update({str(k): v for k, v in spread.items() if k not in ("optimizer", "verbose")})
+        for arg in bound.unknown_keywords:  # torch rejects them as the script's run would
+            if arg.keyword is not None:
+                kwargs[arg.keyword.value] = self.ev.value(arg.value, self.local)
         if "optimizer" not in kwargs and name != "ChainedScheduler":
             kwargs["optimizer"] = optimizer
         return cls(**kwargs)
@@ -489,7 +510,7 @@ class _Replay:
             kind = self.ev.value(kind_expr, self.local) if kind_expr is not None else None
             kind = getattr(kind, "value", kind)
             if kind not in factories.BY_NAME:
-                raise Unknown(f"get_scheduler({kind!r})")
+                raise _Unsupported(f"get_scheduler({kind!r}) is not simulated")
             name = factories.BY_NAME[str(kind)]
             values = {k: self.ev.value(a.value, self.local) for k, a in bound.args.items()
                       if k in ("num_warmup_steps", "num_training_steps")}

@@ -330,6 +330,9 @@ class Evaluator:
             raise Unknown(self.code(expr)) from None
 
     def _call(self, expr: cst.Call, local: Mapping[str, object]) -> object:
+        found, value = self.override(self.code(expr))  # `--set 'cfg.get("epochs")=90'`
+        if found:
+            return value
         q = self.model.qualname(expr.func) or ""
         if q == "builtins.len" and len(expr.args) == 1:
             return self._len(expr, expr.args[0].value, local)
@@ -347,6 +350,8 @@ class Evaluator:
         kwargs = {a.keyword.value: self.value(a.value, local) for a in expr.args if a.keyword is not None}
         if any(a.star for a in expr.args):
             raise Unknown(self.code(expr))
+        if function is not range and any(isinstance(v, range) and len(v) > 1_000_000 for v in args):
+            raise Unknown(self.code(expr))  # `list(range(10 ** 12))`, `sum(range(...))`: not worth the wait
         try:
             return function(*args, **kwargs)
         except Unknown:
