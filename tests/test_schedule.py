@@ -182,7 +182,7 @@ def test_seed_script_matches_closed_form(name: str) -> None:
 
 def test_every_seed_script_is_covered() -> None:
     bug_or_special = {p.name for p in SCRIPTS.glob("bug_*.py")} | {
-        "plateau.py", "unknown_config.py", "unknown_config_attr.py"}
+        "plateau.py", "unknown_config.py", "unknown_config_attr.py", "while_global_step.py"}
     assert {p.name for p in SCRIPTS.glob("*.py")} - bug_or_special == set(EXPECTED)
 
 
@@ -456,6 +456,7 @@ GROUND_TRUTH = [
     "bug_step_with_epoch.py",
     "bug_onecycle_too_short.py",
     "bug_plateau_no_metric.py",
+    "while_global_step.py",
 ]
 
 
@@ -561,3 +562,16 @@ def test_spread_arguments_misspelled_keywords_and_unknown_factories() -> None:
     assert "get_wsd_schedule" in (second.schedulers[0].problem or "")
     crashed = simulate(source.replace("'gamma': 0.5}", "'gamma': 0.5, 'gama': 1}"), "spread.py")
     assert crashed.stopped is not None and "unexpected keyword argument 'gama'" in crashed.stopped
+
+
+def test_a_step_budget_loop_follows_its_counter() -> None:
+    """`while global_step < MAX_STEPS` around the loader, `global_step += 1` and a break at the
+    budget: 12 steps (two full passes of 5 batches and two batches of a third), warm-up + cosine."""
+    (track,) = simulate((SCRIPTS / "while_global_step.py").read_text(), "while_global_step.py").scheduled()
+    assert track.steps == 12
+    assert track.epoch_starts == [0, 5, 10]
+
+    def factor(k: int) -> float:
+        return (k + 1) / 3 if k < 3 else 0.5 * (1 + math.cos(math.pi * (k - 3) / 9))
+
+    assert track.series[0] == pytest.approx([1e-3 * factor(k) for k in range(12)], rel=REL)

@@ -35,7 +35,8 @@ from ..analysis.trace import (
     walk,
 )
 from . import factories
-from .values import Evaluator, Note, Unknown
+from .values import _AUGMENTED, Evaluator, Note, Unknown, _reasonable
+from .values import _walk as _cst_walk
 
 MAX_STEPS = 200_000
 _DROPPED_OPTIMIZER_ARGS = frozenset({"params", "fused", "foreach", "capturable", "differentiable", "maximize"})
@@ -142,6 +143,8 @@ class _Replay:
         # loops that step only schedulers are not bounded by max_steps: bound all iterations too
         self.iterations_run = 0
         self.max_iterations = 10 * max_steps
+        # names a loop body counts with (`global_step += 1`): they outlive the loop
+        self.counters: set[str] = set()
         self.local: dict[str, object] = {}
         self.optimizers: dict[Obj, Track] = {}
         self.order: list[Track] = []
@@ -212,7 +215,15 @@ class _Replay:
         self.nodes(node.body)
 
     def loop(self, loop: Loop) -> None:
-        count, values = self.iterations(loop)
+        updates = self._counter_updates(loop)
+        for _, name, _, _ in updates:
+            if name not in self.local:
+                try:  # its value before the loop: the assignment that precedes it
+                    self.local[name] = self.ev.value(self._name_at(loop, name), self.local)
+                except Unknown:
+                    continue
+            self.counters.add(name)
+        count, values, test = self.iterations(loop)
         outer = any(isinstance(n, Loop) for n in walk(loop.body))
         guards = self._break_guards(loop)
         saved = dict(self.local)
@@ -222,17 +233,90 @@ class _Replay:
                 if self.iterations_run > self.max_iterations:
                     raise _Stop(f"stopped after {self.max_iterations:,} loop iterations")
                 self.local.update(values(i))
-                if any(self._breaks(test) for test, before in guards if before):
+                if test is not None and not self._holds(test):
+                    break
+                if any(self._breaks(t) for t, before in guards if before):
                     break
                 if outer:
                     for track in self.order:
                         if not track.epoch_starts or track.epoch_starts[-1] != track.steps:
                             track.epoch_starts.append(track.steps)
-                self.nodes(loop.body)
-                if any(self._breaks(test) for test, before in guards if not before):
+                self._body(loop, updates)
+                if any(self._breaks(t) for t, before in guards if not before):
                     break
         finally:
-            self.local = saved
+            # loop variables go out of scope; counters keep what the loop did to them
+            self.local = {**saved, **{k: v for k, v in self.local.items() if k in self.counters}}
+
+    def _body(self, loop: Loop, updates: list[tuple[int, str, cst.BaseExpression, type | None]]) -> None:
+        """Replay one iteration, applying the counter updates of the body (``step += 1``) at their
+        place among the events."""
+        pending = [u for u in updates if u[1] in self.counters]
+        for node in loop.body:
+            line = self._first_line(node)
+            while pending and pending[0][0] < line:
+                self._update(pending.pop(0))
+            self.nodes([node])
+        for update in pending:
+            self._update(update)
+
+    def _update(self, update: tuple[int, str, cst.BaseExpression, type | None]) -> None:
+        _, name, expr, operator_type = update
+        try:
+            value = self.ev.value(expr, self.local)
+            if operator_type is None:
+                self.local[name] = value
+            else:
+                current = self.local[name]
+                if not _reasonable(operator_type(), current, value):
+                    raise Unknown(name)
+                self.local[name] = _AUGMENTED[operator_type](current, value)
+        except (Unknown, KeyError, TypeError, ArithmeticError):
+            self.counters.discard(name)
+            self.local.pop(name, None)
+
+    def _counter_updates(self, loop: Loop) -> list[tuple[int, str, cst.BaseExpression, type | None]]:
+        """``name += x`` (and ``name = x`` resets of such names) run on every iteration of this
+        loop's body: not under an ``if``, not in an inner loop or function."""
+        found: list[tuple[int, str, cst.BaseExpression, type | None]] = []
+
+        def visit(body: object) -> None:
+            for stmt in getattr(body, "body", ()):
+                if isinstance(stmt, cst.SimpleStatementLine):
+                    for small in stmt.body:
+                        if isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name) \
+                                and type(small.operator) in _AUGMENTED:
+                            found.append((self.ev.line(stmt), small.target.value, small.value, type(small.operator)))
+                        elif isinstance(small, cst.Assign) and len(small.targets) == 1 \
+                                and isinstance(small.targets[0].target, cst.Name):
+                            found.append((self.ev.line(stmt), small.targets[0].target.value, small.value, None))
+                elif isinstance(stmt, (cst.With, cst.Try)):
+                    visit(stmt.body)
+
+        visit(loop.node.body)
+        counted = {name for _, name, _, op in found if op is not None}
+        return sorted((u for u in found if u[1] in counted), key=lambda u: u[0])
+
+    def _name_at(self, loop: Loop, name: str) -> cst.Name:
+        """A ``Name`` node of ``name`` inside the loop, to look its earlier assignment up from."""
+        for node in _cst_walk(loop.node):
+            if isinstance(node, cst.Name) and node.value == name:
+                return node
+        raise Unknown(name)
+
+    def _first_line(self, node: Node) -> int:
+        if isinstance(node, Event):
+            return self.ev.line(node.node)
+        anchor = {Loop: "node", Branch: "node", Context: "node", Inline: "call"}.get(type(node))
+        if anchor is not None:
+            return self.ev.line(getattr(node, anchor))
+        return 10**9
+
+    def _holds(self, test: cst.BaseExpression) -> bool:
+        try:
+            return bool(self.ev.value(test, self.local))
+        except Unknown:
+            return False
 
     def _break_guards(self, loop: Loop) -> list[tuple[cst.BaseExpression | None, bool]]:
         """The ``if TEST: break`` of this loop (not of inner loops): the test (None for a bare
@@ -265,8 +349,9 @@ class _Replay:
                 "never taken, as its value is not known statically: the loop runs in full"))
             return False
 
-    def iterations(self, loop: Loop) -> tuple[int, Any]:
-        """How often ``loop`` runs, and the loop variables of iteration i."""
+    def iterations(self, loop: Loop) -> tuple[int, Any, cst.BaseExpression | None]:
+        """How often ``loop`` runs at most, the loop variables of iteration i, and for a ``while``
+        whose test is known, that test (checked before each iteration)."""
         node = loop.node
         nested = any(isinstance(n, Loop) for n in walk(loop.body))
         fallback_epochs = loop.kind == "epoch" or (loop.kind != "batch" and nested)
@@ -295,8 +380,8 @@ class _Replay:
                 if isinstance(value, (range, list, tuple)):
                     items = value  # a range stays lazy: `range(10**9)` costs nothing until iterated
                     if name is not None and index_target is target:
-                        return len(items), lambda i: {name: items[i]}
-                    return len(items), lambda i: {name: i + start} if name else {}
+                        return len(items), lambda i: {name: items[i]}, None
+                    return len(items), (lambda i: {name: i + start} if name else {}), None
             except Unknown:
                 pass
             if fallback_epochs:
@@ -304,10 +389,15 @@ class _Replay:
                     f"`{self.ev.code(iterable)}` at line {self.ev.line(node)} is not known statically")
             else:
                 count = self.ev.steps_per_epoch(iterable)
-            return count, (lambda i: {name: i + start}) if name else (lambda i: {})
+            return count, ((lambda i: {name: i + start}) if name else (lambda i: {})), None
+        try:
+            self.ev.value(node.test, self.local)
+            return self.max_iterations, lambda i: {}, node.test  # `while step < max_steps:`
+        except Unknown:
+            pass
         if fallback_epochs:
-            return self.ev.epochs(f"`while` loop at line {self.ev.line(node)}"), lambda i: {}
-        return self.ev.steps_per_epoch(None), lambda i: {}
+            return self.ev.epochs(f"`while` loop at line {self.ev.line(node)}"), lambda i: {}, None
+        return self.ev.steps_per_epoch(None), lambda i: {}, None
 
     def branch(self, branch: Branch) -> None:
         arms = [a for a in branch.arms if not a.exceptional]
