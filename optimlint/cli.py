@@ -604,8 +604,6 @@ def schedule_command(path: Path, assignments: tuple[str, ...], output: Path | No
         if not sep or not name.strip():
             raise click.UsageError(f"--set expects NAME=VALUE, got {item!r}")
         overrides[name.strip()] = _set_value(value.strip())
-    if path.suffix == ".ipynb":
-        raise click.UsageError("schedule reads Python files; export the notebook first (jupyter nbconvert --to script)")
     try:
         import torch  # noqa: F401 - only to say clearly that the `validate` extra is missing
     except ImportError:
@@ -616,13 +614,21 @@ def schedule_command(path: Path, assignments: tuple[str, ...], output: Path | No
 
     try:
         text, _ = decode(read_bytes(path))
+        cells = None
+        if path.suffix == ".ipynb":  # the code cells as one program; lines are shown as `cell N:line`
+            nb = notebook.read(text, str(path))
+            text, cells = nb.program, nb.line_map
         result = report.build(text, str(path), overrides, compare_fixed, max_steps)
     except (OSError, UnicodeDecodeError) as exc:
         _error(f"{path}: error: {exc}")
         return EXIT_ERROR
-    except SourceError as exc:
-        _error(_source_error(exc))
+    except notebook.NotebookError as exc:
+        _error(str(exc))
         return EXIT_ERROR
+    except SourceError as exc:
+        _error(_source_error(exc) if cells is None else _source_error(notebook._cell_error(exc, nb)))
+        return EXIT_ERROR
+    result.cells = cells
     if output_format == "json":
         import json
 

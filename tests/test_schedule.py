@@ -575,3 +575,32 @@ def test_a_step_budget_loop_follows_its_counter() -> None:
         return (k + 1) / 3 if k < 3 else 0.5 * (1 + math.cos(math.pi * (k - 3) / 9))
 
     assert track.series[0] == pytest.approx([1e-3 * factor(k) for k in range(12)], rel=REL)
+
+
+def test_a_notebook_is_simulated_as_its_code_cells_with_cell_lines(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """An .ipynb: its code cells are one program (IPython line magics masked); the curve equals the
+    script's, and lines are reported as `cell C, line L`."""
+    import nbformat
+
+    script = SCRIPTS / "bug_onecycle_per_epoch.py"
+    source = script.read_text()
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_markdown_cell("# OneCycle, stepped per epoch"),
+                      nbformat.v4.new_code_cell("%matplotlib inline")]
+    notebook.cells += [nbformat.v4.new_code_cell(part) for part in source.split("\n\n\n")]
+    path = tmp_path / "train.ipynb"
+    nbformat.write(notebook, str(path))
+    assert main(["schedule", str(path), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    (expected,) = simulate(source, str(script)).scheduled()
+    (optimizer,) = data["optimizers"]
+    assert optimizer["lr"] == [pytest.approx(expected.series[0], rel=REL)]
+    codes = [c.source for c in notebook.cells if c.cell_type == "code"]
+    where = optimizer["optimizer"]
+    assert 2 <= where["cell"] <= len(codes)
+    assert "SGD(" in codes[where["cell"] - 1].splitlines()[where["line"] - 1]
+    stepped = optimizer["schedulers"][0]["stepped_at"][0]
+    assert stepped.startswith("cell ") and "epoch loop" in stepped
+    assert main(["schedule", str(path)]) == 0
+    assert f"(SGD, cell {where['cell']}, line {where['line']})" in capsys.readouterr().out

@@ -3,6 +3,7 @@ optionally the same curves after ``optimlint --fix``."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -10,6 +11,8 @@ from typing import Mapping
 from .chart import Curve
 from .simulate import Simulation, Track, simulate
 from .values import Note
+
+_LINE = re.compile(r"\bline (\d+)")
 
 
 @dataclass
@@ -19,6 +22,21 @@ class Schedule:
     fixed: Simulation | None = None
     fixed_by: tuple[str, ...] = ()  # "OPT303 (line 40)" for each fix applied
     fix_label: str = ""
+    # a notebook: for each program line, its (code cell, line in cell); None for a plain file
+    cells: list[tuple[int, int] | None] | None = None
+
+    def where(self, text: str) -> str:
+        """``line N`` of the program as ``cell C, line L`` in a notebook."""
+        if self.cells is None:
+            return text
+        cells = self.cells
+
+        def one(match: re.Match[str]) -> str:
+            number = int(match.group(1))
+            found = cells[number - 1] if 0 < number <= len(cells) else None
+            return f"cell {found[0]}, line {found[1]}" if found else match.group(0)
+
+        return _LINE.sub(one, text)
 
     def pairs(self) -> list[tuple[Track, Track | None]]:
         tracks = self.simulation.scheduled()
@@ -95,7 +113,7 @@ def render_text(schedule: Schedule, width: int, height: int) -> str:
         blocks.append("values used:\n" + "\n".join(f"  {n}" for n in notes))
     if schedule.simulation.stopped:
         blocks.append(f"the simulated run stopped: {schedule.simulation.stopped}")
-    return "\n\n".join(blocks) + "\n"
+    return schedule.where("\n\n".join(blocks)) + "\n"
 
 
 def _notes(notes: list[Note]) -> list[Note]:
@@ -112,6 +130,8 @@ def to_json(schedule: Schedule) -> dict[str, object]:
                     "origin": n.origin, "hint": n.hint} for n in _notes(schedule.simulation.notes)],
         "stopped": schedule.simulation.stopped,
     }
+    if schedule.cells is not None:
+        out = _in_cells(out, schedule)
     if schedule.fixed is not None:
         out["fixed"] = {
             "label": schedule.fix_label,
@@ -137,3 +157,20 @@ def save(schedule: Schedule, output: Path) -> list[Path]:
                          + ", ".join(s.cls for s in track.schedulers))
         written.append(target)
     return written
+
+
+def _in_cells(value: object, schedule: Schedule) -> object:
+    """JSON of a notebook: ``"line": N`` of the program becomes ``"cell": C, "line": L``, and
+    ``line N`` in texts ``cell C, line L``."""
+    cells = schedule.cells or []
+    if isinstance(value, dict):
+        out = {k: _in_cells(v, schedule) for k, v in value.items()}
+        line = value.get("line")
+        if isinstance(line, int) and 0 < line <= len(cells) and cells[line - 1] is not None:
+            out["cell"], out["line"] = cells[line - 1]
+        return out
+    if isinstance(value, list):
+        return [_in_cells(v, schedule) for v in value]
+    if isinstance(value, str):
+        return schedule.where(value)
+    return value

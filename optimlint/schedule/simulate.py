@@ -106,9 +106,10 @@ def simulate(source: str, path: str = "<string>", overrides: Mapping[str, object
              max_steps: int = MAX_STEPS) -> Simulation:
     """Parse ``source`` and replay its optimizers and schedulers. Raises :class:`SourceError`
     (from the engine) when it does not parse."""
-    from ..engine import parse
+    from ..engine import _parse_masked
 
-    model = build_model(parse(source, path))
+    module, _, _ = _parse_masked(source, path)  # IPython line magics masked, lines kept
+    model = build_model(module)
     evaluator = Evaluator(model, overrides)
     replay = _Replay(model, evaluator, max_steps)
     stopped = replay.run()
