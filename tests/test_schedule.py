@@ -604,3 +604,24 @@ def test_a_notebook_is_simulated_as_its_code_cells_with_cell_lines(tmp_path: Pat
     assert stepped.startswith("cell ") and "epoch loop" in stepped
     assert main(["schedule", str(path)]) == 0
     assert f"(SGD, cell {where['cell']}, line {where['line']})" in capsys.readouterr().out
+
+
+def test_output_writes_one_numbered_image_per_scheduled_optimizer(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    script = tmp_path / "two.py"
+    script.write_text(
+        "import torch\n"
+        "def build():\n"
+        "    model = torch.nn.Linear(2, 1)\n"
+        "    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "    return optimizer, torch.optim.lr_scheduler.StepLR(optimizer, 2)\n"
+        "a_opt, a_sched = build()\n"
+        "b_opt, b_sched = build()\n"
+        "for epoch in range(4):\n"
+        "    a_opt.step(); b_opt.step(); a_sched.step(); b_sched.step()\n"
+    )
+    assert main(["schedule", str(script), "--output", str(tmp_path / "lr.svg")]) == 0
+    written = sorted(p.name for p in tmp_path.glob("lr-*.svg"))
+    assert written == ["lr-1-optimizer.svg", "lr-2-optimizer.svg"], written
+    assert all("<svg" in (tmp_path / name).read_text() for name in written)
+    assert capsys.readouterr().err.count("wrote ") == 2

@@ -142,15 +142,16 @@ def to_json(schedule: Schedule) -> dict[str, object]:
 
 
 def save(schedule: Schedule, output: Path) -> list[Path]:
-    """One image per scheduled optimizer: ``lr.png``, or ``lr-<name>.png`` when there are several."""
+    """One image per scheduled optimizer: ``lr.png``, or ``lr-1-<name>.png``, ``lr-2-<name>.png``
+    when there are several (two optimizers may have the same name in different functions)."""
     from .chart import save_image
 
     pairs = schedule.pairs()
     written = []
-    for track, fixed in pairs:
+    for number, (track, fixed) in enumerate(pairs, start=1):
         target = output if len(pairs) == 1 else output.with_name(
-            f"{output.stem}-{track.label.replace('.', '_')}{output.suffix}")
-        markers = list(track.markers)
+            f"{output.stem}-{number}-{track.label.replace('.', '_')}{output.suffix}")
+        markers = [(step, schedule.where(text)) for step, text in track.markers]
         save_image(target, curves(track, fixed if schedule.fixed_by else None, schedule.fix_label),
                    epoch_starts=track.epoch_starts, markers=markers,
                    title=f"{Path(schedule.path).name}: `{track.label}` ({track.cls}) with "
