@@ -26,7 +26,9 @@ class OptimizerStepBypassesScaler(Rule):
     Checks for a loss scaled with a `torch.amp.GradScaler` (`scaler.scale(loss).backward()`)
     whose optimizer is then stepped directly with `optimizer.step()` instead of
     `scaler.step(optimizer)`, and for loops that call `scaler.step(optimizer)` but never
-    `scaler.update()`.
+    `scaler.update()`. A direct step written before the scaled backward in the loop body counts
+    too: it applies the previous iteration's scaled gradients (unless a `zero_grad()` clears
+    them first).
 
     ## Why is this bad?
     `scaler.scale(loss)` multiplies the loss, and so every gradient, by the loss scale (65536 at
@@ -59,7 +61,9 @@ class OptimizerStepBypassesScaler(Rule):
     uses the unscaled gradients and skips overflowing steps, which is the documented recipe.
     It is offered only when the loop also calls `scaler.update()` (otherwise the second
     `scaler.step()` would raise) and the step is written in the function that scales the loss.
-    A missing `scaler.update()` is reported without an automatic fix.
+    A missing `scaler.update()` is reported without an automatic fix, and so is a step written
+    before the scaled backward: `scaler.step()` there would run before the iteration's first
+    `scaler.scale()` and raise. Fix the order first (OPT202), then this fix applies.
 
     ## References
     - [Automatic mixed precision examples](https://pytorch.org/docs/stable/notes/amp_examples.html)
@@ -121,7 +125,7 @@ class OptimizerStepBypassesScaler(Rule):
             if not any(o.kind == "optimizer" for o in event.objs):
                 continue
             backward = latest_backward(events, step)
-            # no backward before the step in the iteration: it applies the previous iteration's
+            # no backward before the step in the iteration: it applies the previous iteration's gradients
             wrapped = backward is None
             if wrapped:
                 backward = next((e for e in reversed(events[step.index + 1:])
