@@ -12,7 +12,7 @@ import tempfile
 import tokenize
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import click
 
@@ -189,6 +189,45 @@ def _source_error(exc: SourceError) -> str:
     return f"{exc.path}:{where}{exc.line}:{exc.column}: {exc.kind}: {exc.message}"
 
 
+_FAILED = object()
+
+
+def _guarded(display: str, outcome: Outcome, work: Callable[[], str | None]) -> object:
+    """``work()`` (lint, or fix, one file's text); a file it cannot handle is reported on one line,
+    counted, and gives ``_FAILED``: one broken file never stops the others."""
+    try:
+        return work()
+    except notebook.NotebookError as exc:
+        _error(str(exc))
+    except SourceError as exc:
+        _error(_source_error(exc))
+    except Exception as exc:  # noqa: BLE001 - one broken file must not stop the others
+        _error(f"{display}: internal error: {type(exc).__name__}: {exc} (please report this)")
+    outcome.errors += 1
+    return _FAILED
+
+
+def _deliver(path: Path, text: str, fixed: str | None, encoding: str, diff: bool, outcome: Outcome,
+             shown: Callable[[str], dict[str, list[str]]]) -> dict[str, list[str]]:
+    """Print the diff of, or write, ``fixed``; the source lines the report quotes."""
+    display = str(path)
+    if fixed is None:
+        return shown(text)
+    if diff:
+        lines = difflib.unified_diff(text.splitlines(keepends=True), fixed.splitlines(keepends=True), display, display)
+        click.echo("".join(lines), nl=False)
+        outcome.changed_files += 1
+        return shown(text)
+    try:
+        write_atomic(path, fixed, encoding)
+    except OSError as exc:
+        _error(f"{display}: error: cannot write fixed file: {exc.strerror or exc}")
+        outcome.errors += 1
+        return shown(text)
+    outcome.changed_files += 1
+    return shown(fixed)
+
+
 def _run_notebook(path: Path, settings: Settings, fix: bool, diff: bool, unsafe: bool,
                   outcome: Outcome) -> dict[str, list[str]]:
     display = str(path)
@@ -198,35 +237,11 @@ def _run_notebook(path: Path, settings: Settings, fix: bool, diff: bool, unsafe:
         _error(f"{display}: error: cannot read notebook: {exc}")
         outcome.errors += 1
         return {}
-    try:
-        fixed = _process_notebook(text, display, settings, fix, diff, unsafe, outcome)
-    except notebook.NotebookError as exc:
-        _error(str(exc))
-        outcome.errors += 1
+    fixed = _guarded(display, outcome, lambda: _process_notebook(text, display, settings, fix, diff, unsafe, outcome))
+    if fixed is _FAILED:
         return {}
-    except SourceError as exc:
-        _error(_source_error(exc))
-        outcome.errors += 1
-        return {}
-    except Exception as exc:  # noqa: BLE001 - one broken file must not stop the others
-        _error(f"{display}: internal error: {type(exc).__name__}: {exc} (please report this)")
-        outcome.errors += 1
-        return {}
-    if fixed is None:
-        return _cell_sources(text, display)
-    if diff:
-        click.echo("".join(difflib.unified_diff(text.splitlines(True), fixed.splitlines(True), display, display)),
-                   nl=False)
-        outcome.changed_files += 1
-        return _cell_sources(text, display)
-    try:
-        write_atomic(path, fixed, "utf-8")
-    except OSError as exc:
-        _error(f"{display}: error: cannot write fixed file: {exc.strerror or exc}")
-        outcome.errors += 1
-        return _cell_sources(text, display)
-    outcome.changed_files += 1
-    return _cell_sources(fixed, display)
+    return _deliver(path, text, fixed, "utf-8", diff, outcome,  # type: ignore[arg-type]
+                    lambda shown: _cell_sources(shown, display))
 
 
 def _run_file(path: Path, settings: Settings, fix: bool, diff: bool, unsafe: bool, outcome: Outcome) -> dict[str, list[str]]:
@@ -245,33 +260,11 @@ def _run_file(path: Path, settings: Settings, fix: bool, diff: bool, unsafe: boo
         _error(f"{display}:1:1: error: cannot decode file: {exc}")
         outcome.errors += 1
         return {}
-    try:
-        fixed = _process_text(text, display, settings, fix, diff, unsafe, outcome)
-    except SourceError as exc:
-        _error(_source_error(exc))
-        outcome.errors += 1
+    fixed = _guarded(display, outcome, lambda: _process_text(text, display, settings, fix, diff, unsafe, outcome))
+    if fixed is _FAILED:
         return {}
-    except Exception as exc:  # noqa: BLE001 - one broken file must not stop the others
-        _error(f"{display}: internal error: {type(exc).__name__}: {exc} (please report this)")
-        outcome.errors += 1
-        return {}
-    if fixed is None:
-        return {display: text.splitlines()}
-    if diff:
-        lines = difflib.unified_diff(
-            text.splitlines(keepends=True), fixed.splitlines(keepends=True), display, display
-        )
-        click.echo("".join(lines), nl=False)
-        outcome.changed_files += 1
-        return {display: text.splitlines()}
-    try:
-        write_atomic(path, fixed, encoding)
-    except OSError as exc:
-        _error(f"{display}: error: cannot write fixed file: {exc.strerror or exc}")
-        outcome.errors += 1
-        return {display: text.splitlines()}
-    outcome.changed_files += 1
-    return {display: fixed.splitlines()}
+    return _deliver(path, text, fixed, encoding, diff, outcome,  # type: ignore[arg-type]
+                    lambda shown: {display: shown.splitlines()})
 
 
 def _strip_edits(diag: Diagnostic) -> Diagnostic:

@@ -9,22 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from samples import BUGGY
 
 from optimlint.cli import main
-
-BUGGY = '''import torch
-from torch import nn
-
-model = nn.Linear(4, 2)
-optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1)
-model.to("cpu")
-for epoch in range(3):
-    scheduler.step()
-    optimizer.zero_grad()
-    model(torch.randn(8, 4)).sum().backward()
-    optimizer.step()
-'''
 
 CLEAN = '''import torch
 from torch import nn

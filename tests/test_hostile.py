@@ -21,23 +21,12 @@ from pathlib import Path
 
 import pytest
 from fixture_cases import FIXTURES
+from samples import BUGGY
 
 from optimlint.cli import main
 
-# A valid file with findings: every run below also lints it, to show one bad file stops nothing.
-BUGGY = '''import torch
-from torch import nn
-
-model = nn.Linear(4, 2)
-optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1)
-model.to("cpu")
-for epoch in range(3):
-    scheduler.step()
-    optimizer.zero_grad()
-    model(torch.randn(8, 4)).sum().backward()
-    optimizer.step()
-'''
+# A valid file with findings (tests/samples.py): every run below also lints it, to show one bad
+# file stops nothing.
 BUGGY_FINDING = "buggy.py:9:5: OPT201"
 
 # Header lines that pass the vocabulary pre-filter, so the hostile part is really parsed.

@@ -155,6 +155,15 @@ def handlers(body: list[Node]) -> Iterator[Handler]:
     return (node for node in walk(body) if isinstance(node, Handler))
 
 
+def descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """``node`` and every node below it, in source order."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(current.children))
+
+
 def names_in(node: cst.CSTNode) -> set[str]:
     """Every dotted name read or written in ``node`` (``self.step`` gives ``self`` and ``self.step``)."""
     found: set[str] = set()

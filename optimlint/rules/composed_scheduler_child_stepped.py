@@ -12,7 +12,7 @@ from ..analysis.ordering import (
     simple_statement,
     through_call,
 )
-from ..analysis.trace import Located, located
+from ..analysis.trace import Located, descendants, located
 from ..fix import Fix, Remove
 from ..registry import Finding, Rule
 
@@ -136,7 +136,7 @@ class ComposedSchedulerChildStepped(Rule):
                 and owner.orelse is None
                 and isinstance(block, cst.IndentedBlock)
                 and len(block.body) == 1
-                and not any(isinstance(n, cst.Call) for n in _walk(owner.test))
+                and not any(isinstance(n, cst.Call) for n in descendants(owner.test))
                 and model.body_of(owner) is not None
             ):
                 break
@@ -166,15 +166,3 @@ def _stepped_child(loc: Located, composite: Obj) -> Obj | None:
         return None
     (obj,) = loc.event.objs
     return obj if obj in composite.children else None
-
-
-def _walk(node: cst.CSTNode) -> list[cst.CSTNode]:
-    found: list[cst.CSTNode] = []
-
-    class _V(cst.CSTVisitor):
-        def on_visit(self, n: cst.CSTNode) -> bool:
-            found.append(n)
-            return True
-
-    node.visit(_V())
-    return found

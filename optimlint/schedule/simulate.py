@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import libcst as cst
 
@@ -31,12 +31,12 @@ from ..analysis.trace import (
     Loop,
     Node,
     Unordered,
+    descendants,
     linearize,
     walk,
 )
 from . import factories
-from .values import _AUGMENTED, Evaluator, Note, Unknown, _reasonable
-from .values import _walk as _cst_walk
+from .values import Evaluator, Note, Unknown, augment
 
 MAX_STEPS = 200_000
 _DROPPED_OPTIMIZER_ARGS = frozenset({"params", "fused", "foreach", "capturable", "differentiable", "maximize"})
@@ -249,7 +249,7 @@ class _Replay:
             # loop variables go out of scope; counters keep what the loop did to them
             self.local = {**saved, **{k: v for k, v in self.local.items() if k in self.counters}}
 
-    def _body(self, loop: Loop, updates: list[tuple[int, str, cst.BaseExpression, type | None]]) -> None:
+    def _body(self, loop: Loop, updates: list[tuple[int, str, cst.BaseExpression, cst.BaseAugOp | None]]) -> None:
         """Replay one iteration, applying the counter updates of the body (``step += 1``) at their
         place among the events."""
         pending = [u for u in updates if u[1] in self.counters]
@@ -261,46 +261,34 @@ class _Replay:
         for update in pending:
             self._update(update)
 
-    def _update(self, update: tuple[int, str, cst.BaseExpression, type | None]) -> None:
-        _, name, expr, operator_type = update
+    def _update(self, update: tuple[int, str, cst.BaseExpression, cst.BaseAugOp | None]) -> None:
+        _, name, expr, operator = update
         try:
             value = self.ev.value(expr, self.local)
-            if operator_type is None:
-                self.local[name] = value
-            else:
-                current = self.local[name]
-                if not _reasonable(operator_type(), current, value):
-                    raise Unknown(name)
-                self.local[name] = _AUGMENTED[operator_type](current, value)
-        except (Unknown, KeyError, TypeError, ArithmeticError):
+            self.local[name] = value if operator is None else augment(operator, self.local[name], value, name)
+        except (Unknown, KeyError):
             self.counters.discard(name)
             self.local.pop(name, None)
 
-    def _counter_updates(self, loop: Loop) -> list[tuple[int, str, cst.BaseExpression, type | None]]:
+    def _counter_updates(self, loop: Loop) -> list[tuple[int, str, cst.BaseExpression, cst.BaseAugOp | None]]:
         """``name += x`` (and ``name = x`` resets of such names) run on every iteration of this
         loop's body: not under an ``if``, not in an inner loop or function."""
-        found: list[tuple[int, str, cst.BaseExpression, type | None]] = []
-
-        def visit(body: object) -> None:
-            for stmt in getattr(body, "body", ()):
-                if isinstance(stmt, cst.SimpleStatementLine):
-                    for small in stmt.body:
-                        if isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name) \
-                                and type(small.operator) in _AUGMENTED:
-                            found.append((self.ev.line(stmt), small.target.value, small.value, type(small.operator)))
-                        elif isinstance(small, cst.Assign) and len(small.targets) == 1 \
-                                and isinstance(small.targets[0].target, cst.Name):
-                            found.append((self.ev.line(stmt), small.targets[0].target.value, small.value, None))
-                elif isinstance(stmt, (cst.With, cst.Try)):
-                    visit(stmt.body)
-
-        visit(loop.node.body)
+        found: list[tuple[int, str, cst.BaseExpression, cst.BaseAugOp | None]] = []
+        for stmt, test in _iteration_statements(loop.node):
+            if test is not None:
+                continue
+            for small in stmt.body:
+                if isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
+                    found.append((self.ev.line(stmt), small.target.value, small.value, small.operator))
+                elif isinstance(small, cst.Assign) and len(small.targets) == 1 \
+                        and isinstance(small.targets[0].target, cst.Name):
+                    found.append((self.ev.line(stmt), small.targets[0].target.value, small.value, None))
         counted = {name for _, name, _, op in found if op is not None}
         return sorted((u for u in found if u[1] in counted), key=lambda u: u[0])
 
     def _name_at(self, loop: Loop, name: str) -> cst.Name:
         """A ``Name`` node of ``name`` inside the loop, to look its earlier assignment up from."""
-        for node in _cst_walk(loop.node):
+        for node in descendants(loop.node):
             if isinstance(node, cst.Name) and node.value == name:
                 return node
         raise Unknown(name)
@@ -324,20 +312,8 @@ class _Replay:
         ``break``), and whether it runs before the loop's first optimizer or scheduler step."""
         steps = [self.ev.line(ev.node) for ev, _ in linearize(loop.body) if self.relevant(ev) and ev.kind == "step"]
         first = min(steps) if steps else 10**9
-        guards: list[tuple[cst.BaseExpression | None, bool]] = []
-
-        def visit(body: object, test: cst.BaseExpression | None) -> None:
-            for stmt in getattr(body, "body", ()):
-                if isinstance(stmt, cst.SimpleStatementLine):
-                    if any(isinstance(small, cst.Break) for small in stmt.body):
-                        guards.append((test, self.ev.line(stmt) < first))
-                elif isinstance(stmt, cst.If) and test is None:
-                    visit(stmt.body, stmt.test)
-                elif isinstance(stmt, (cst.With, cst.Try)):
-                    visit(stmt.body, test)
-
-        visit(loop.node.body, None)
-        return guards
+        return [(test, self.ev.line(stmt) < first) for stmt, test in _iteration_statements(loop.node)
+                if any(isinstance(small, cst.Break) for small in stmt.body)]
 
     def _breaks(self, test: cst.BaseExpression | None) -> bool:
         if test is None:
@@ -706,6 +682,25 @@ class _Replay:
                         self.records[obj] = record
                     if text not in record.stepped_at:
                         record.stepped_at.append(text)
+
+
+def _iteration_statements(loop: cst.For | cst.While,
+                          ) -> Iterator[tuple[cst.SimpleStatementLine, cst.BaseExpression | None]]:
+    """The simple statements one iteration of ``loop`` runs (through ``with`` and ``try`` bodies,
+    not inner loops or functions), each with the test of the ``if`` it sits in directly (None
+    when it runs unconditionally; deeper ``if``s are not followed)."""
+
+    def visit(body: object, test: cst.BaseExpression | None) -> Iterator[
+            tuple[cst.SimpleStatementLine, cst.BaseExpression | None]]:
+        for stmt in getattr(body, "body", ()):
+            if isinstance(stmt, cst.SimpleStatementLine):
+                yield stmt, test
+            elif isinstance(stmt, cst.If) and test is None:
+                yield from visit(stmt.body, stmt.test)
+            elif isinstance(stmt, (cst.With, cst.Try)):
+                yield from visit(stmt.body, test)
+
+    return visit(loop.body, None)
 
 
 def _target_name(model: ScriptModel, call: cst.CSTNode) -> str | None:

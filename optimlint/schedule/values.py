@@ -18,6 +18,7 @@ from typing import Callable, Mapping
 import libcst as cst
 
 from ..analysis import ScriptModel
+from ..analysis.trace import descendants
 
 MAX_DEPTH = 60
 
@@ -388,7 +389,7 @@ class Evaluator:
         """The text of every expression a ``for`` loop iterates (``enumerate(x)`` gives ``x``)."""
         if self._iterated_cache is None:
             found = set()
-            for node in _walk(self.model.module):
+            for node in descendants(self.model.module):
                 if isinstance(node, cst.For):
                     it = node.iter
                     if isinstance(it, cst.Call) and it.args and self.model.qualname(it.func) == "builtins.enumerate":
@@ -441,13 +442,8 @@ class Evaluator:
                     elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.value:
                         local[small.target.value] = self.value(small.value, local)
                     elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
-                        op = _AUGMENTED.get(type(small.operator))
-                        if op is None:
-                            raise Unknown(self.code(small))
                         left, right = self.value(small.target, local), self.value(small.value, local)
-                        if not _reasonable(small.operator, left, right):
-                            raise Unknown(self.code(small))
-                        local[small.target.value] = op(left, right)
+                        local[small.target.value] = augment(small.operator, left, right, self.code(small))
                     elif isinstance(small, (cst.Pass, cst.Expr)):
                         continue
                     else:
@@ -493,7 +489,7 @@ class Evaluator:
             cls = self._enclosing(expr, cst.ClassDef)
             if cls is None:
                 return None
-            for node in _walk(cls):
+            for node in descendants(cls):
                 if isinstance(node, cst.Assign):
                     for t in node.targets:
                         if (isinstance(t.target, cst.Attribute) and isinstance(t.target.value, cst.Name)
@@ -543,7 +539,7 @@ class Evaluator:
         return None
 
     def _class_named(self, name: str) -> cst.ClassDef | None:
-        for node in _walk(self.model.module):
+        for node in descendants(self.model.module):
             if isinstance(node, cst.ClassDef) and node.name.value == name:
                 return node
         return None
@@ -595,7 +591,7 @@ class Evaluator:
     # ------------------------------------------------------------------ argparse and loaders
     def _argparse_defaults(self) -> dict[str, tuple[object, str]]:
         out: dict[str, tuple[object, str]] = {}
-        for node in _walk(self.model.module):
+        for node in descendants(self.model.module):
             if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
                     and node.func.attr.value == "add_argument"):
                 continue
@@ -688,6 +684,18 @@ class Evaluator:
 _NO_RETURN = object()
 
 
+def augment(operator_node: cst.BaseAugOp, left: object, right: object, text: str) -> object:
+    """``left op= right`` (``step += 1``); :class:`Unknown` (``text``) for an operator that is not
+    arithmetic or a result too large to compute."""
+    op = _AUGMENTED.get(type(operator_node))
+    if op is None or not _reasonable(operator_node, left, right):
+        raise Unknown(text)
+    try:
+        return op(left, right)
+    except (ArithmeticError, TypeError, ValueError):
+        raise Unknown(text) from None
+
+
 def _reasonable(operator_node: object, left: object, right: object) -> bool:
     """False for arithmetic that would take the evaluator minutes or gigabytes (``10 ** 10 ** 9``,
     ``"x" * 10 ** 12``): such a value is treated as unknown."""
@@ -723,14 +731,6 @@ def _record_target(table: dict[str, list[cst.CSTNode]], target: cst.BaseExpressi
             and len(target.elements) == len(value.elements):
         for t, v in zip(target.elements, value.elements):
             _record_target(table, t.value, v.value)
-
-
-def _walk(node: cst.CSTNode):  # type: ignore[no-untyped-def]
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))
 
 
 def _walk_scope(node: object):  # type: ignore[no-untyped-def]
