@@ -20,8 +20,19 @@ from . import __version__, notebook
 from .cache import Cache
 from .config import ConfigError, Settings, find_pyproject, load_settings
 from .docgen import rule_markdown
-from .engine import Diagnostic, SourceError, fix_source, lint_source
+from .engine import (
+    PREFILTER,
+    Diagnostic,
+    FixResult,
+    SourceError,
+    called_names,
+    fix_files,
+    fix_source,
+    lint_source,
+    merge_reports,
+)
 from .fix import Fix
+from .project import Linker
 from .registry import all_rules, rule_by_code
 from .render import (
     github_annotation,
@@ -137,21 +148,46 @@ def _error(message: str) -> None:
     click.echo(message, err=True)
 
 
+@dataclass
+class _RunFiles:
+    """What the files of one `check` run share: the Python files of the run (resolved, to their
+    paths as shown), the names they call, and (per process) the linker's cache of the project
+    modules read."""
+
+    files: dict[Path, str] = field(default_factory=dict)
+    called: frozenset[str] | None = None
+    linker: Linker | None = None
+
+    def get_linker(self) -> Linker:
+        if self.linker is None:
+            self.linker = Linker()
+        return self.linker
+
+
+_RUN = _RunFiles()
+
+
 def _process_text(
     text: str, display: str, settings: Settings, fix: bool, diff: bool, unsafe: bool, outcome: Outcome
 ) -> str | None:
     """Lint (and maybe fix) one file's text; returns the fixed text when it changed."""
+    linker = _RUN.get_linker()
     if fix or diff:
-        result = fix_source(text, display, settings, unsafe_fixes=unsafe)
-        outcome.diagnostics.extend(result.remaining)
-        if result.changed:
-            outcome.fixed += len(result.fixed)
-            if diff:
-                # With --diff nothing is written: the fixable diagnostics still count as findings.
-                outcome.diagnostics.extend(result.fixed)
-            return result.source
-        return None
-    outcome.diagnostics.extend(lint_source(text, display, settings))
+        result = fix_source(text, display, settings, unsafe_fixes=unsafe, linker=linker, called=_RUN.called)
+        return _take_fix(result, diff, outcome)
+    others = {file: shown for file, shown in _RUN.files.items() if shown != display}
+    outcome.diagnostics.extend(lint_source(text, display, settings, linker=linker, called=_RUN.called, files=others))
+    return None
+
+
+def _take_fix(result: FixResult, diff: bool, outcome: Outcome) -> str | None:
+    outcome.diagnostics.extend(result.remaining)
+    if result.changed:
+        outcome.fixed += len(result.fixed)
+        if diff:
+            # With --diff nothing is written: the fixable diagnostics still count as findings.
+            outcome.diagnostics.extend(result.fixed)
+        return result.source
     return None
 
 
@@ -275,78 +311,172 @@ def _strip_edits(diag: Diagnostic) -> Diagnostic:
     return replace(diag, fix=Fix(diag.fix.title, diag.fix.applicability))
 
 
-def _one_file(job: tuple[Path, Settings, bool, bool]) -> tuple[Outcome, dict[str, list[str]], str, str]:
-    """Check one file with its printed output captured (run in a worker process or in this one)."""
-    path, settings, fix, diff = job
+_Result = tuple[Outcome, dict[str, list[str]], str, str, dict[str, str]]
+
+
+def _captured(work: Callable[[Outcome], dict[str, list[str]]]) -> _Result:
+    """Run ``work`` with its printed output captured; also returns the digests of the project
+    modules the analysis read (what a cached result depends on)."""
     outcome = Outcome()
     out, err = io.StringIO(), io.StringIO()
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out, err
+    linker = _RUN.get_linker()
+    linker.start_file()
     try:
-        sources = _run_file(path, settings, fix, diff, settings.unsafe_fixes, outcome)
+        sources = work(outcome)
     finally:
         sys.stdout, sys.stderr = saved
     outcome.diagnostics = [_strip_edits(d) for d in outcome.diagnostics]
-    return outcome, sources, out.getvalue(), err.getvalue()
+    return outcome, sources, out.getvalue(), err.getvalue(), linker.dependencies()
+
+
+def _one_job(job: tuple[str, list[Path], Settings, bool, bool]) -> _Result:
+    """Check one file, or fix the Python files of one project together (a fix found while
+    analysing one file may land in another); in a worker process or in this one."""
+    kind, paths, settings, fix, diff = job
+    if kind == "group":
+        return _captured(lambda outcome: _fix_group(paths, settings, diff, outcome))
+    return _captured(lambda outcome: _run_file(paths[0], settings, fix, diff, settings.unsafe_fixes, outcome))
+
+
+def _fix_group(paths: list[Path], settings: Settings, diff: bool, outcome: Outcome) -> dict[str, list[str]]:
+    readable: list[tuple[Path, str, str]] = []
+    for path in paths:
+        display = str(path)
+        try:
+            text, encoding = decode(read_bytes(path))
+        except OSError as exc:
+            _error(f"{display}: error: cannot read file: {exc.strerror or exc}")
+            outcome.errors += 1
+            continue
+        except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
+            _error(f"{display}:1:1: error: cannot decode file: {exc}")
+            outcome.errors += 1
+            continue
+        readable.append((path, text, encoding))
+    results = _guarded(", ".join(str(p) for p, _, _ in readable), outcome, lambda: fix_files(  # type: ignore[arg-type,return-value]
+        [(str(p), t) for p, t, _ in readable], settings, settings.unsafe_fixes, _RUN.get_linker(), _RUN.called))
+    if results is _FAILED:
+        return {}
+    sources: dict[str, list[str]] = {}
+    for path, text, encoding in readable:
+        result = results[str(path)]  # type: ignore[index]
+        if isinstance(result, SourceError):
+            _error(_source_error(result))
+            outcome.errors += 1
+            continue
+        fixed = _take_fix(result, diff, outcome)
+        sources.update(_deliver(path, text, fixed, encoding, diff, outcome, lambda shown: {str(path): shown.splitlines()}))
+    return sources
 
 
 # Below this many files to check, starting worker processes costs more than it saves.
 _PARALLEL_MIN_FILES = 16
 
 
+def _prepare_run(files: list[Path], settings: Settings) -> dict[Path, bytes | None]:
+    """Read every file once; note the run's Python files and the names they call (a function
+    that a file of the run calls gets its arguments from that call, see `lint_source`)."""
+    data: dict[Path, bytes | None] = {}
+    texts: list[str] = []
+    run_files: dict[Path, str] = {}
+    for path in files:
+        try:
+            data[path] = read_bytes(path)
+        except OSError:
+            data[path] = None
+            continue
+        if path.suffix == ".ipynb":
+            continue
+        run_files[path.resolve()] = str(path)
+        try:
+            texts.append(decode(data[path])[0])  # type: ignore[arg-type]
+        except (SyntaxError, UnicodeDecodeError, LookupError):
+            pass
+    _RUN.files = run_files if settings.follow_imports else {}
+    _RUN.called = called_names([t for t in texts if PREFILTER.search(t)])
+    _RUN.linker = Linker(shown=_RUN.files)  # each run reads the project afresh
+    return data
+
+
 def _run_files(files: list[Path], settings: Settings, fix: bool, diff: bool, jobs: int | None,
                cache: Cache | None, outcome: Outcome) -> dict[str, list[str]]:
-    """Check ``files`` (from the cache where their bytes did not change; the rest in ``jobs``
-    processes), printing each file's messages in order, and merge the results into ``outcome``."""
+    """Check ``files`` (from the cache where neither their bytes nor those of the project modules
+    their analysis read changed; the rest in ``jobs`` processes), printing each file's messages
+    in order, and merge the results into ``outcome``. With ``--fix``/``--diff`` the Python files
+    of one project are fixed together."""
     sources: dict[str, list[str]] = {}
-    todo: list[tuple[Path, bytes | None]] = []
+    contents = _prepare_run(files, settings)
+    reports: dict[str, list[Diagnostic]] = {}
+    other: list[Diagnostic] = []
+    if fix or diff:
+        groups: dict[Path, list[Path]] = {}
+        jobs_list: list[tuple[str, list[Path], Settings, bool, bool]] = []
+        linker = _RUN.get_linker()
+        for path in files:
+            if path.suffix == ".ipynb" or contents.get(path) is None or not settings.follow_imports:
+                jobs_list.append(("file", [path], settings, fix, diff))
+            else:
+                groups.setdefault(linker.project_root(path.resolve()), []).append(path)
+        jobs_list += [("group", group, settings, fix, diff) for group in groups.values()]
+        for job, result in zip(jobs_list, _map(_one_job, jobs_list, jobs)):
+            _collect(result, {str(p) for p in job[1]}, reports, other, outcome, sources)
+        outcome.diagnostics.extend(d for found in merge_reports(reports, other).values() for d in found)
+        return sources
+    todo: list[Path] = []
     for path in files:
-        data: bytes | None = None
-        if cache is not None:
-            try:
-                data = read_bytes(path)
-            except OSError:
-                data = None
-            hit = cache.get(str(path.resolve()), data) if data is not None else None
-            if hit is not None and (not (fix or diff) or not hit):
-                outcome.diagnostics.extend(replace(d, path=str(path)) for d in hit)
-                sources.update(_sources_of(path, data))
-                continue
-        todo.append((path, data))
-    workers = jobs if jobs is not None else (os.cpu_count() or 1)
-    jobs_list = [(path, settings, fix, diff) for path, _ in todo]
-    if workers > 1 and len(todo) >= _PARALLEL_MIN_FILES:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
-            results = pool.map(_one_file, jobs_list, chunksize=max(1, min(16, len(todo) // (workers * 4))))
-            _merge(results, todo, cache, outcome, sources)
-    else:
-        _merge(map(_one_file, jobs_list), todo, cache, outcome, sources)
-    return sources
-
-
-def _merge(results: Iterable[tuple[Outcome, dict[str, list[str]], str, str]], todo: list[tuple[Path, bytes | None]],
-           cache: Cache | None, outcome: Outcome, sources: dict[str, list[str]]) -> None:
-    """Print each file's captured output in order, add its results, and update the cache."""
-    for (path, data), (one, found, out, err) in zip(todo, results):
-        if out:
-            click.echo(out, nl=False)
-        if err:
-            click.echo(err, nl=False, err=True)
-        outcome.diagnostics.extend(one.diagnostics)
-        outcome.errors += one.errors
-        outcome.fixed += one.fixed
-        outcome.changed_files += one.changed_files
-        sources.update(found)
+        data = contents.get(path)
+        hit = cache.get(str(path.resolve()), data, _RUN) if cache is not None and data is not None else None
+        if hit is not None:
+            for diag in hit:
+                (reports.setdefault(str(path), []) if diag.path == str(path) else other).append(diag)
+            sources.update(_sources_of(path, data))  # type: ignore[arg-type]
+            continue
+        todo.append(path)
+    results = _map(_one_job, [("file", [path], settings, fix, diff) for path in todo], jobs)
+    for path, result in zip(todo, results):
+        one = _collect(result, {str(path)}, reports, other, outcome, sources)
+        data = contents.get(path)
         if cache is not None and data is not None:
             key = str(path.resolve())
             if one.errors or one.changed_files:
                 cache.forget(key)
             else:
-                cache.put(key, data, one.diagnostics)
+                cache.put(key, data, one.diagnostics, result[4], _RUN, str(path))
+    outcome.diagnostics.extend(d for found in merge_reports(reports, other).values() for d in found)
+    return sources
+
+
+def _map(function: Callable, items: list, jobs: int | None) -> list:  # type: ignore[type-arg]
+    """``map``, in ``jobs`` forked processes when there is enough work (results in order)."""
+    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    if workers > 1 and len(items) >= _PARALLEL_MIN_FILES:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
+            return list(pool.map(function, items, chunksize=max(1, min(16, len(items) // (workers * 4)))))
+    return [function(item) for item in items]
+
+
+def _collect(result: _Result, own: set[str], reports: dict[str, list[Diagnostic]], other: list[Diagnostic],
+             outcome: Outcome, sources: dict[str, list[str]]) -> Outcome:
+    """Print one job's captured output and add its results; its findings in other files of the
+    run are kept apart, to be merged with those files' own findings."""
+    one, found, out, err, _ = result
+    if out:
+        click.echo(out, nl=False)
+    if err:
+        click.echo(err, nl=False, err=True)
+    for diag in one.diagnostics:
+        (reports.setdefault(diag.path, []) if diag.path in own else other).append(diag)
+    outcome.errors += one.errors
+    outcome.fixed += one.fixed
+    outcome.changed_files += one.changed_files
+    sources.update(found)
+    return one
 
 
 def _sources_of(path: Path, data: bytes) -> dict[str, list[str]]:
@@ -388,7 +518,11 @@ def _codes(value: str | None) -> tuple[str, ...] | None:
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings remain (errors still exit 2).")
 @click.option("--stdin-filename", help="The path to report for source read from `-`.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False), help="A pyproject.toml to read.")
-@click.option("--isolated", is_flag=True, help="Ignore all configuration files.")
+@click.option("--isolated", is_flag=True,
+              help="Ignore all configuration files, and lint each file on its own (no other module is read).")
+@click.option("--follow-imports/--no-follow-imports", "follow_imports", default=None,
+              help="Follow calls into the project's other modules, reading them from disk even when not named "
+                   "(default: on; config `follow-imports`).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1),
               help="Files checked at once in separate processes (default: all cores; 1: in this process).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the .optimlint_cache/ of unchanged files.")
@@ -408,9 +542,12 @@ def check(
     isolated: bool,
     jobs: int | None,
     no_cache: bool,
+    follow_imports: bool | None,
 ) -> int:
     """Lint PATHS (files or directories; `-` reads standard input)."""
     settings = _settings(config, isolated)
+    if isolated and follow_imports is None:
+        follow_imports = False
     extra_ignore = _codes(ignore) or ()
     extra_select = _codes(extend_select) or ()
     settings = settings.with_overrides(
@@ -418,6 +555,7 @@ def check(
         extend_select=(settings.extend_select + extra_select) if extra_select else None,
         ignore=(settings.ignore + extra_ignore) if extra_ignore else None,
         unsafe_fixes=unsafe_fixes,
+        follow_imports=follow_imports,
     )
     unknown = [c for c in (_codes(select) or ()) + (_codes(ignore) or ()) + (_codes(extend_select) or ())
                if c != "ALL" and not any(r.code.startswith(c) for r in all_rules())]

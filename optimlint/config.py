@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 import tomllib
 
-KNOWN_KEYS = ("select", "ignore", "extend-select", "per-file-ignores", "exclude", "unsafe-fixes")
+KNOWN_KEYS = ("select", "ignore", "extend-select", "per-file-ignores", "exclude", "unsafe-fixes", "follow-imports")
 
 
 class ConfigError(Exception):
@@ -24,6 +24,8 @@ class Settings:
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
     exclude: tuple[str, ...] = ()
     unsafe_fixes: bool = False
+    # follow calls into the project's other modules (read from disk even when not named)
+    follow_imports: bool = True
     # where the config came from; per-file-ignores and exclude patterns are relative to it
     root: str = field(default=".", compare=False)
 
@@ -130,6 +132,9 @@ def load_settings(pyproject: Path | None) -> Settings:
     unsafe = table.get("unsafe-fixes", False)
     if not isinstance(unsafe, bool):
         raise ConfigError(f"{pyproject}: `unsafe-fixes` in [tool.optimlint] must be true or false")
+    follow = table.get("follow-imports", True)
+    if not isinstance(follow, bool):
+        raise ConfigError(f"{pyproject}: `follow-imports` in [tool.optimlint] must be true or false")
     return Settings(root=str(pyproject.parent)).with_overrides(
         select=codes("select"),
         ignore=codes("ignore"),
@@ -137,4 +142,5 @@ def load_settings(pyproject: Path | None) -> Settings:
         exclude=codes("exclude"),
         per_file_ignores=tuple(per_file),
         unsafe_fixes=unsafe,
+        follow_imports=follow,
     )

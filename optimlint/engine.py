@@ -6,20 +6,22 @@ import ast
 import re
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import libcst as cst
 
 from . import magics
-from .analysis import ScriptModel, build_model
+from .analysis import ScriptModel, SourceUnit, build_model
 from .config import Settings
-from .fix import Fix, apply_fixes, select_compatible
+from .fix import Fix, InsertBefore, MoveAfter, Remove, apply_fixes, select_compatible
+from .project import Linker
 from .registry import Rule, all_rules
 
 MAX_FIX_PASSES = 10
 
 # Files that never mention this vocabulary cannot contain a finding: they are not parsed.
-_PREFILTER = re.compile(r"optim|sched|Scaler|\.step\(|zero_grad")
+PREFILTER = _PREFILTER = re.compile(r"optim|sched|Scaler|\.step\(|zero_grad")
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 
 
@@ -173,15 +175,143 @@ def _parse_masked(source: str, path: str) -> tuple[cst.Module, str, list[str]]:
             raise error from None
 
 
-def _diagnose(
-    model: ScriptModel, rules: Sequence[Rule], path: str, lines: list[str], respect_noqa: bool = True
-) -> list[Diagnostic]:
-    seen: set[tuple[str, int, int]] = set()
+def _disk_file(path: str) -> Path | None:
+    """The file ``path`` names on disk (imports of the project are resolved from it), if any."""
+    if path in ("", "-", "<string>", "<stdin>"):
+        return None
+    try:
+        file = Path(path)
+        return file.resolve() if file.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass(eq=False)
+class _Input:
+    """One file of a run: its text as analysed (magics masked) and its parsed unit."""
+
+    path: str
+    source: str  # the text given
+    text: str  # the text parsed (IPython magics masked)
+    originals: list[str]  # the masked magic lines
+    unit: SourceUnit
+    rules: list[Rule]
+    lines: list[str]
+
+
+def _prepare(source: str, path: str, settings: Settings, text: str | None = None,
+             file: Path | None = None) -> _Input | None:
+    """Parse one file for a run; None when no rule applies or its text cannot hold a finding.
+    ``file``: where it is on disk (default: ``path``). Raises SourceError."""
+    rules = enabled_rules(settings, path)
+    if not rules or not _PREFILTER.search(source):
+        return None
+    _check_size(source, path)
+    if text is None:
+        module, text, originals = _parse_masked(source, path)
+    else:
+        module, originals = parse(text, path), []
+    unit = SourceUnit.of(module, path)
+    unit.file = (file or _disk_file(path)) if settings.follow_imports else None
+    return _Input(path, source, text, originals, unit, rules, text.splitlines())
+
+
+def analyse(module: cst.Module, path: str, settings: Settings, linker: Linker | None = None) -> ScriptModel:
+    """The model of one parsed file; with ``settings.follow_imports`` (the default) and a file on
+    disk, calls into the project's other modules are followed (``linker`` caches them across
+    files; a new one is made when none is given)."""
+    unit = SourceUnit.of(module, path)
+    unit.file = _disk_file(path) if settings.follow_imports else None
+    return _model(unit, linker, [unit], None)
+
+
+def _model(unit: SourceUnit, linker: Linker | None, asked: Sequence[SourceUnit],
+           called: frozenset[str] | None) -> ScriptModel:
+    if unit.file is None:
+        return build_model(unit, called=called)
+    linker = linker or Linker()
+    linker.start_file()
+    for other in asked:  # an import of a file of the run gets the text being linted or fixed
+        if other.file is not None:
+            linker.register(other.file, other)
+    return build_model(unit, linker, called)
+
+
+def called_names(sources: Sequence[str]) -> frozenset[str]:
+    """The names the files call (``train`` for ``train(...)``, ``engine.train(...)``): a function
+    called by a file of the run gets its arguments from that call, not roles by parameter name."""
+    found: set[str] = set()
+    for source in sources:
+        found.update(m.group(1) for m in _CALLED.finditer(source) if not m.group(0).startswith(("def ", "class ")))
+    return frozenset(found)
+
+
+_CALLED = re.compile(r"(?:def |class )?\b([A-Za-z_]\w*)\s*\(")
+
+
+def _edit_nodes(fix: Fix) -> list[cst.CSTNode]:
+    nodes: list[cst.CSTNode] = []
+    for edit in fix.edits:
+        if isinstance(edit, MoveAfter):
+            nodes.extend((*edit.statements, edit.anchor))
+        elif isinstance(edit, InsertBefore):
+            nodes.append(edit.anchor)
+        elif isinstance(edit, Remove):
+            nodes.append(edit.statement)
+        else:
+            nodes.append(edit.node)
+    return nodes
+
+
+class _Run:
+    """The files of a run, as one file's analysis sees them: those parsed here (``asked``, by
+    module) and the others of the run, which the analysis may reach from disk (``files``)."""
+
+    def __init__(self, asked: dict[int, _Input], files: Mapping[Path, str] | None) -> None:
+        self.asked = asked
+        self.files = files or {}
+        self._lines: dict[int, list[str]] = {}
+
+    def target(self, unit: SourceUnit) -> tuple[str, list[str]] | None:
+        """Where a finding in ``unit`` is reported (its path and lines), or None: not in the run."""
+        item = self.asked.get(id(unit.module))
+        if item is not None:
+            return item.path, item.lines
+        if unit.file is not None and unit.file in self.files:
+            lines = self._lines.get(id(unit.module))
+            if lines is None:
+                lines = self._lines[id(unit.module)] = unit.module.code.splitlines()
+            return self.files[unit.file], lines
+        return None
+
+    def placed(self, fix: Fix | None, model: ScriptModel) -> Fix | None:
+        """A fix whose edits land in a file outside the run cannot be applied: it is shown
+        (display-only), naming the file to change."""
+        if fix is None or not fix.edits:
+            return fix
+        outside = {model.unit_of(node).path for node in _edit_nodes(fix) if self.target(model.unit_of(node)) is None}
+        if not outside:
+            return fix
+        return Fix(f"{fix.title} (in {', '.join(sorted(outside))})", "display-only")
+
+
+def _diagnose(model: ScriptModel, main: _Input, run: _Run, settings: Settings,
+              respect_noqa: bool = True) -> list[Diagnostic]:
+    """The findings of one file's model that lie in a file of the run: the file itself, or
+    another file of the run that its analysis entered."""
+    seen: set[tuple[str, str, int, int]] = set()
     out: list[Diagnostic] = []
-    for rule in rules:
+    for rule in main.rules:
         for finding in rule.check(model):
-            pos = model.position(finding.node)
-            key = (rule.code, pos.start.line, pos.start.column)
+            unit = model.unit_of(finding.node)
+            target = run.target(unit)
+            if target is None:
+                continue  # in a module outside the run: reported when that file is linted
+            path, lines = target
+            if path != main.path and not settings.enabled(rule.code, rule.default_enabled, path):
+                continue
+            pos = unit.position(finding.node)
+            key = (path, rule.code, pos.start.line, pos.start.column)
             if key in seen:
                 continue
             seen.add(key)
@@ -198,76 +328,213 @@ def _diagnose(
                     code=rule.code,
                     name=rule.name(),
                     message=finding.message,
-                    fix=finding.fix,
+                    fix=run.placed(finding.fix, model),
                 )
             )
-    out.sort(key=lambda d: (d.line, d.column, d.code))
     return out
 
 
+def _sorted(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    return sorted(diagnostics, key=lambda d: (d.line, d.column, d.code))
+
+
+def _analyse_all(inputs: Sequence[_Input], settings: Settings, linker: Linker | None, errors: dict[str, SourceError],
+                 respect_noqa: bool = True, called: frozenset[str] | None = None,
+                 files: Mapping[Path, str] | None = None) -> dict[str, list[Diagnostic]]:
+    """Every file's findings, each file analysed with the others as part of the run. A finding
+    in one file found while analysing another is kept when the file's own analysis did not
+    report it at the same place. With ``files`` (the other files of the run, not parsed here),
+    findings in those files come back too, under their paths. A file nested too deeply to
+    analyse gets its error in ``errors``; the others are still analysed."""
+    run = _Run({id(i.unit.module): i for i in inputs}, files)
+    units = [i.unit for i in inputs]
+    own: dict[str, list[Diagnostic]] = {i.path: [] for i in inputs}
+    other: list[Diagnostic] = []
+    for item in inputs:
+        try:
+            model = _model(item.unit, linker, units, called)
+            found = _diagnose(model, item, run, settings, respect_noqa)
+        except RecursionError:
+            errors[item.path] = _too_deep(item.text, item.path)
+            continue
+        for diag in found:
+            (own[diag.path] if diag.path == item.path else other).append(diag)
+    return merge_reports(own, other)
+
+
+def merge_reports(own: dict[str, list[Diagnostic]], other: Iterable[Diagnostic]) -> dict[str, list[Diagnostic]]:
+    """Each file's own findings, plus those other files' analyses found in it at places its own
+    analysis reported nothing for the same rule; sorted."""
+    out = {path: list(found) for path, found in own.items()}
+    taken = {(d.path, d.code, d.line, d.column) for found in out.values() for d in found}
+    for diag in other:
+        key = (diag.path, diag.code, diag.line, diag.column)
+        if key not in taken:
+            taken.add(key)
+            out.setdefault(diag.path, []).append(diag)
+    return {path: _sorted(found) for path, found in out.items()}
+
+
 def lint_source(
-    source: str, path: str = "<string>", settings: Settings | None = None, respect_noqa: bool = True
+    source: str, path: str = "<string>", settings: Settings | None = None, respect_noqa: bool = True,
+    linker: Linker | None = None, called: frozenset[str] | None = None, files: Mapping[Path, str] | None = None,
 ) -> list[Diagnostic]:
     """Diagnostics for one file's text. Raises :class:`SourceError` when it does not parse.
 
-    ``respect_noqa=False`` leaves ``# noqa`` comments to the caller (the flake8 plugin)."""
+    Calls into the project's other modules are followed (``settings.follow_imports``). When the
+    file is one of several of a run: ``called`` names the functions the run's files call (see
+    :func:`called_names`), and ``files`` maps the other files of the run (resolved) to their
+    paths as shown; findings this file's analysis makes in them come back too, under their
+    paths. ``respect_noqa=False`` leaves ``# noqa`` comments to the caller (the flake8
+    plugin)."""
     settings = settings or Settings()
-    rules = enabled_rules(settings, path)
-    if not rules or not _PREFILTER.search(source):
+    item = _prepare(source, path, settings)
+    if item is None:
         return []
-    _check_size(source, path)
-    module, text, _ = _parse_masked(source, path)
-    try:
-        return _diagnose(build_model(module), rules, path, text.splitlines(), respect_noqa)
-    except RecursionError:
-        raise _too_deep(text, path) from None
+    if called is None:
+        called = called_names([source])
+    errors: dict[str, SourceError] = {}
+    found = _analyse_all([item], settings, linker, errors, respect_noqa, called, files)
+    if path in errors:
+        raise errors[path]
+    return [d for path_found in found.values() for d in path_found]
+
+
+def _prepare_all(sources: Sequence[tuple[str, str] | tuple[str, str, Path]], settings: Settings,
+                 out: dict[str, Any], nothing: Callable[[str], Any]) -> list[_Input]:
+    """Parse the files of a run; those that fail get their error in ``out``, those that cannot
+    hold a finding ``nothing(source)``."""
+    inputs: list[_Input] = []
+    for path, source, *where in sources:
+        try:
+            item = _prepare(source, path, settings, file=where[0] if where else None)
+        except SourceError as error:
+            out[path] = error
+            continue
+        if item is None:
+            out[path] = nothing(source)
+        else:
+            out[path] = nothing(source)  # replaced by the analysis
+            inputs.append(item)
+    return inputs
+
+
+def lint_files(
+    sources: Sequence[tuple[str, str] | tuple[str, str, Path]], settings: Settings | None = None, linker: Linker | None = None,
+    respect_noqa: bool = True,
+) -> dict[str, list[Diagnostic] | SourceError]:
+    """Diagnostics for several files of one project, analysed together: a file's findings can
+    come from the analysis of a file that calls into it (a base class's ``fit()`` steps the
+    scheduler first; the subclass in another file steps the optimizer). ``sources`` are
+    ``(path, text)`` pairs, or ``(path, text, file)`` when the file on disk is not at ``path``
+    (imports are resolved from it); a file that does not parse gets its :class:`SourceError`."""
+    settings = settings or Settings()
+    out: dict[str, list[Diagnostic] | SourceError] = {}
+    inputs = _prepare_all(sources, settings, out, lambda source: [])
+    called = called_names([i.source for i in inputs])
+    errors: dict[str, SourceError] = {}
+    out.update(_analyse_all(inputs, settings, linker or Linker(), errors, respect_noqa, called))
+    out.update(errors)
+    return {path: out[path] for path, *_ in sources}
 
 
 def fix_source(
-    source: str, path: str = "<string>", settings: Settings | None = None, unsafe_fixes: bool | None = None
+    source: str, path: str = "<string>", settings: Settings | None = None, unsafe_fixes: bool | None = None,
+    linker: Linker | None = None, called: frozenset[str] | None = None,
 ) -> FixResult:
     """Apply fixes until none applies. The result always parses; unchanged input is returned as is."""
+    result = fix_files([(path, source)], settings, unsafe_fixes, linker, called)[path]
+    if isinstance(result, SourceError):
+        raise result
+    return result
+
+
+def fix_files(
+    sources: Sequence[tuple[str, str] | tuple[str, str, Path]], settings: Settings | None = None, unsafe_fixes: bool | None = None,
+    linker: Linker | None = None, called: frozenset[str] | None = None,
+) -> dict[str, FixResult | SourceError]:
+    """Fix several files of one project together, to a fixed point: a fix found while analysing
+    one file may land in another file of the run. Every result parses; a file with nothing to
+    fix comes back unchanged."""
     settings = settings or Settings()
     unsafe = settings.unsafe_fixes if unsafe_fixes is None else unsafe_fixes
     allowed = ("safe", "unsafe") if unsafe else ("safe",)
-    rules = enabled_rules(settings, path)
-    if not rules or not _PREFILTER.search(source):
-        return FixResult(source)
-    _check_size(source, path)
-    _, current, originals = _parse_masked(source, path)
-    try:
-        result = _fix_passes(current, path, rules, allowed)
-    except RecursionError:
-        raise _too_deep(current, path) from None
-    if result.changed and current.endswith("\r") and not result.source.endswith("\r"):
+    linker = linker or Linker()
+    out: dict[str, FixResult | SourceError] = {}
+    inputs = _prepare_all(sources, settings, out, FixResult)
+    if called is None:
+        called = called_names([i.source for i in inputs])
+    errors: dict[str, SourceError] = {}
+    results = _fix_passes(inputs, settings, allowed, linker, called, errors)
+    for item in inputs:
+        out[item.path] = errors[item.path] if item.path in errors else _finish(item, results[item.path])
+    return {path: out[path] for path, *_ in sources}
+
+
+def _finish(item: _Input, result: FixResult) -> FixResult:
+    """The fixed text in the file's own form: a final lone CR kept, IPython magics restored."""
+    if result.changed and item.text.endswith("\r") and not result.source.endswith("\r"):
         result = replace(result, source=result.source + "\r")  # libcst drops a final lone CR
-    if not originals or not result.changed:
-        return result if result.changed else FixResult(source, (), result.remaining)
-    restored = magics.unmask(result.source, originals)
+    if not item.originals or not result.changed:
+        return result if result.changed else FixResult(item.source, (), result.remaining)
+    restored = magics.unmask(result.source, item.originals)
     if restored is None:  # a fix dropped or duplicated a magic line: write nothing
-        return FixResult(source, (), result.remaining + result.fixed)
+        return FixResult(item.source, (), result.remaining + result.fixed)
     return FixResult(restored, result.fixed, result.remaining)
 
 
-def _fix_passes(current: str, path: str, rules: Sequence[Rule], allowed: tuple[str, ...]) -> FixResult:
-    fixed: list[Diagnostic] = []
+def _fix_passes(inputs: list[_Input], settings: Settings, allowed: tuple[str, ...], linker: Linker,
+                called: frozenset[str], errors: dict[str, SourceError]) -> dict[str, FixResult]:
+    fixed: dict[str, list[Diagnostic]] = {i.path: [] for i in inputs}
+    frozen: set[str] = set()  # files whose fixes no longer parse: left as they are
+    current = list(inputs)
+    diagnostics: dict[str, list[Diagnostic]] = {}
     for _ in range(MAX_FIX_PASSES):
-        module = parse(current, path)
-        diagnostics = _diagnose(build_model(module), rules, path, current.splitlines())
-        candidates = [d for d in diagnostics if d.fix is not None and d.fix.applicability in allowed]
+        diagnostics = _analyse_all(current, settings, linker, errors, True, called)
+        current = [i for i in current if i.path not in errors]
+        candidates = [d for i in current if i.path not in frozen for d in diagnostics[i.path]
+                      if d.fix is not None and d.fix.applicability in allowed]
         chosen = select_compatible(d.fix for d in candidates if d.fix is not None)
         if not chosen:
-            return FixResult(current, tuple(fixed), tuple(diagnostics))
-        new = apply_fixes(module, chosen).code
-        try:
-            parse(new, path)
-        except SourceError:
-            # A fix must never produce broken code: keep the last good text and report the rest.
-            return FixResult(current, tuple(fixed), tuple(diagnostics))
-        if new == current:
-            return FixResult(current, tuple(fixed), tuple(diagnostics))
+            break
         chosen_ids = {id(f) for f in chosen}
-        fixed.extend(d for d in candidates if d.fix is not None and id(d.fix) in chosen_ids)
-        current = new
-    module = parse(current, path)
-    return FixResult(current, tuple(fixed), tuple(_diagnose(build_model(module), rules, path, current.splitlines())))
+        changed = False
+        following: list[_Input] = []
+        edited = [node for fix in chosen for node in _edit_nodes(fix)]
+        for item in current:
+            mine = item.path not in frozen and any(item.unit.owns(node) for node in edited)
+            try:
+                new = apply_fixes(item.unit.module, chosen).code if mine else item.text
+            except RecursionError:
+                new = item.text
+                frozen.add(item.path)
+            if new == item.text:
+                following.append(item)
+                continue
+            try:
+                again = _prepare(item.source, item.path, settings, text=new)
+            except SourceError:
+                # A fix must never produce broken code: keep the last good text and report the rest.
+                frozen.add(item.path)
+                following.append(item)
+                continue
+            assert again is not None
+            again.originals, again.source = item.originals, item.source
+            following.append(again)
+            changed = True
+        if not changed:
+            break
+        for d in candidates:
+            if d.fix is not None and id(d.fix) in chosen_ids and _applied(d.fix, current, following):
+                fixed[d.path].append(d)
+        current = following
+    else:
+        diagnostics = _analyse_all(current, settings, linker, errors, True, called)
+    return {i.path: FixResult(i.text, tuple(fixed[i.path]), tuple(diagnostics.get(i.path, ()))) for i in current}
+
+
+def _applied(fix: Fix, before: list[_Input], after: list[_Input]) -> bool:
+    """Every file the fix edits took the edits (none was left as it was because its fixed text
+    did not parse)."""
+    nodes = _edit_nodes(fix)
+    return all(new is not old for old, new in zip(before, after) if any(old.unit.owns(n) for n in nodes))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from optimlint.validate.cases import Case, read_case
+from optimlint.validate.cases import Case, folder_cases, read_case
 from optimlint.validate.cases import rule_dirs as _rule_dirs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,10 +22,9 @@ def rule_dirs() -> list[Path]:
 
 
 def cases(include_fixed: bool = False) -> list[Case]:
+    """Every case: each rule folder's scripts (and their fixed forms when asked), then its
+    fixture projects."""
     out = []
     for directory in rule_dirs():
-        for path in sorted(directory.glob("*.py")):
-            if path.name.endswith(".fixed.py") and not include_fixed:
-                continue
-            out.append(read_case(path))
+        out.extend(folder_cases(directory, include_fixed))
     return out

@@ -1,35 +1,54 @@
-"""Every fixture case: the declared diagnostics fire, near-misses stay silent, fixes match and converge."""
+"""Every fixture case: the declared diagnostics fire, near-misses stay silent, fixes match and converge.
+
+A case is a script, or a fixture project (a folder of modules whose entry point holds the
+header, with ``# lint:`` naming the files a user lints): a project's linted files are linted and
+fixed together, as ``optimlint check`` does with the files of one run.
+"""
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
+from pathlib import Path
 
 import pytest
-from fixture_cases import FIXTURES, Case, cases, rule_dirs
+from fixture_cases import FIXTURES, ROOT, Case, cases, rule_dirs
 
-from optimlint import fix_source, lint_source
 from optimlint.config import Settings
 from optimlint.engine import parse
 from optimlint.registry import all_rules
-from optimlint.validate.cases import folder_settings
+from optimlint.validate.cases import fix_case, folder_cases, folder_settings, lint_case
 
 ALL_CASES = cases()
 BAD_CASES = [c for c in ALL_CASES if not c.is_good]
 FIXABLE = [c for c in BAD_CASES if c.fix in ("safe", "unsafe")]
+PROJECTS = [c for c in ALL_CASES if c.project is not None]
 
 
 DEFAULT_OFF = {rule.code for rule in all_rules() if not rule.default_enabled}
 
 
-def _settings(path) -> Settings:  # type: ignore[no-untyped-def]
+def _settings(case: Case) -> Settings:
     """Default settings, plus the folder's own rule (so rules that are off by default are tested)."""
-    return folder_settings(path.parent.name)
+    return folder_settings(case.rule_dir)
 
 
-def _lint(path, settings: Settings | None = None):  # type: ignore[no-untyped-def]
-    return lint_source(
-        path.read_text(encoding="utf-8"), str(path.relative_to(FIXTURES.parent)), settings or _settings(path)
-    )
+def _lint(case: Case, settings: Settings | None = None):  # type: ignore[no-untyped-def]
+    return lint_case(case, settings or _settings(case), ROOT)
+
+
+def _fixed_copy(case: Case, tmp_path: Path) -> Case:
+    """The case with its committed fixed forms in place of the linted files (a project is copied,
+    so that the fixed files are what the other modules import)."""
+    if case.project is None:
+        return Case(case.fixed_path, case.expect, case.fix, case.claim, case.requires, case.claim_cuda)
+    copy = tmp_path / case.rule_dir / case.project.name
+    shutil.copytree(case.project, copy, ignore=shutil.ignore_patterns("*.fixed.py", "__pycache__"))
+    for file, fixed in case.expected_fixes().items():
+        shutil.copy(fixed, copy / file.relative_to(case.project))
+    moved = tuple(copy / f.relative_to(case.project) for f in case.linted)
+    return Case(copy / case.path.relative_to(case.project), case.expect, case.fix, case.claim, case.requires,
+                case.claim_cuda, copy, moved)
 
 
 def test_every_rule_has_a_fixture_folder() -> None:
@@ -40,76 +59,94 @@ def test_every_rule_has_a_fixture_folder() -> None:
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
 def test_declared_diagnostics(case: Case) -> None:
-    found = Counter(d.code for d in _lint(case.path))
+    found = Counter(d.code for d in _lint(case))
     assert found == case.expect
 
 
 @pytest.mark.parametrize("case", BAD_CASES, ids=lambda c: c.id)
 def test_declared_fix_availability(case: Case) -> None:
     assert case.fix in ("safe", "unsafe", "none"), "bad cases declare `# fix: safe|unsafe|none`"
-    own = [d for d in _lint(case.path) if d.name.replace("-", "_") == case.rule_dir]
+    own = [d for d in _lint(case) if d.name.replace("-", "_") == case.rule_dir]
     assert own, "the case's own rule does not fire"
     kinds = {d.fix.applicability if d.fix is not None else "none" for d in own}
     if case.fix == "none":
         assert kinds <= {"none", "display-only"}
     else:
         assert case.fix in kinds
-    assert case.fixed_path.exists() == (case.fix != "none"), "a .fixed.py exists exactly when a fix is declared"
+    has_fixed = bool(case.expected_fixes())
+    assert has_fixed == (case.fix != "none"), "a .fixed.py exists exactly when a fix is declared"
 
 
 @pytest.mark.parametrize("case", FIXABLE, ids=lambda c: c.id)
 def test_fix_matches_fixed_file(case: Case) -> None:
-    source = case.path.read_text(encoding="utf-8")
-    expected = case.fixed_path.read_text(encoding="utf-8")
-    settings = _settings(case.path)
-    result = fix_source(source, str(case.path), settings, unsafe_fixes=case.fix == "unsafe")
-    assert result.source == expected
-    parse(result.source, str(case.path))
+    fixed = fix_case(case, _settings(case), root=ROOT)
+    expected = case.expected_fixes()
+    for file, text in fixed.items():
+        want = expected[file].read_text(encoding="utf-8") if file in expected else file.read_text(encoding="utf-8")
+        assert text == want, f"{file.name}: the fix differs from {expected.get(file, file).name}"
+        parse(text, str(file))
     if case.fix == "unsafe":
-        assert fix_source(source, str(case.path), settings).source == source, "unsafe fixes need --unsafe-fixes"
+        safe_only = fix_case(case, _settings(case), unsafe=False, root=ROOT)
+        assert all(text == file.read_text(encoding="utf-8") for file, text in safe_only.items()), \
+            "unsafe fixes need --unsafe-fixes"
 
 
 @pytest.mark.parametrize("case", FIXABLE, ids=lambda c: c.id)
-def test_fix_converges(case: Case) -> None:
-    fixed = case.fixed_path.read_text(encoding="utf-8")
-    again = fix_source(fixed, str(case.fixed_path), _settings(case.path), unsafe_fixes=True)
-    assert again.source == fixed
-    assert not again.fixed
+def test_fix_converges(case: Case, tmp_path: Path) -> None:
+    fixed = _fixed_copy(case, tmp_path)
+    again = fix_case(fixed, _settings(case), unsafe=True, root=ROOT)
+    for file, text in again.items():
+        assert text == file.read_text(encoding="utf-8"), f"{file.name} changes again"
 
 
 @pytest.mark.parametrize("case", FIXABLE, ids=lambda c: c.id)
-def test_fixed_file_is_clean(case: Case) -> None:
-    assert [d.code for d in _lint(case.fixed_path)] == []
+def test_fixed_file_is_clean(case: Case, tmp_path: Path) -> None:
+    assert [d.code for d in _lint(_fixed_copy(case, tmp_path))] == []
 
 
 @pytest.mark.parametrize("case", [c for c in ALL_CASES if c.is_good], ids=lambda c: c.id)
 def test_good_cases_are_untouched_by_fix(case: Case) -> None:
-    source = case.path.read_text(encoding="utf-8")
-    assert fix_source(source, str(case.path), _settings(case.path), unsafe_fixes=True).source == source
+    for file, text in fix_case(case, _settings(case), unsafe=True, root=ROOT).items():
+        assert text == file.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
 def test_default_settings_report_only_expected(case: Case) -> None:
     """`optimlint check fixtures/` with no configuration: nothing beyond the declared codes."""
-    found = Counter(d.code for d in _lint(case.path, Settings()))
+    found = Counter(d.code for d in _lint(case, Settings()))
     expected = Counter({code: n for code, n in case.expect.items() if code not in DEFAULT_OFF})
     assert found == expected
 
 
-def _snapshot(directory) -> str:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("case", PROJECTS, ids=lambda c: c.id)
+def test_project_files_are_reported_where_linted(case: Case) -> None:
+    """A project's findings are in the files named on the command line, nowhere else."""
+    shown = {str(f.resolve().relative_to(ROOT)) for f in case.linted}
+    assert {d.path for d in _lint(case)} <= shown
+
+
+def _snapshot(directory: Path) -> str:
     lines = []
-    for path in sorted(directory.glob("*.py")):
-        for d in _lint(path):
+    for case in folder_cases(directory):
+        for d in _lint(case):
             fix = d.fix.applicability if d.fix is not None else "no fix"
-            lines.append(f"{path.name}:{d.line}:{d.column + 1}: {d.code} [{fix}] {d.message}")
+            where = Path(d.path).relative_to(directory.relative_to(ROOT)).as_posix()
+            lines.append(f"{where}:{d.line}:{d.column + 1}: {d.code} [{fix}] {d.message}")
     return "\n".join(lines) + "\n"
 
 
 @pytest.mark.parametrize("directory", rule_dirs(), ids=lambda d: d.name)
-def test_snapshot(directory, update_snapshots: bool) -> None:  # type: ignore[no-untyped-def]
+def test_snapshot(directory: Path, update_snapshots: bool) -> None:
     snap = directory / "diagnostics.snap"
     current = _snapshot(directory)
     if update_snapshots:
         snap.write_text(current, encoding="utf-8")
     assert snap.exists(), f"missing {snap}: run pytest --update-snapshots and review it"
     assert current == snap.read_text(encoding="utf-8")
+
+
+def test_fixture_tree_is_found_whole() -> None:
+    """The fixture tests and `optimlint validate` see the same cases."""
+    from optimlint.validate.cases import find_cases
+
+    assert sorted(c.id for c in find_cases([FIXTURES])) == sorted(c.id for c in ALL_CASES)

@@ -1,53 +1,160 @@
-"""The training-script model: built once per file, shared by every rule."""
+"""The training-script model: built once per file, shared by every rule.
+
+A model covers the file being linted and, when the project linker follows imports, the modules
+of the project whose functions and classes the file calls. Each file is a :class:`SourceUnit`:
+its syntax tree and the :class:`~optimlint.analysis.index.FileIndex` of one walk over it. The
+model's questions (``parents``, ``position``, ``qualname``) work for a node of any of them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Mapping, Sequence
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
 import libcst as cst
-from libcst.metadata import (
-    CodeRange,
-    MetadataWrapper,
-    ParentNodeProvider,
-    PositionProvider,
-    QualifiedNameProvider,
-)
+from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
 from .bindings import Obj
-from .trace import Interpreter, Root, qualified_name
+from .index import FileIndex
+from .trace import Interpreter, Root
 
-__all__ = ["ScriptModel", "build_model", "Obj", "Root"]
+if TYPE_CHECKING:
+    from ..project import Linker
+
+__all__ = ["ScriptModel", "SourceUnit", "build_model", "Obj", "Root"]
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
-@dataclass
-class ScriptModel:
+@dataclass(eq=False)
+class SourceUnit:
+    """One parsed file: the file linted, or a project module it reaches."""
+
+    path: str
     module: cst.Module
+    index: FileIndex
+    name: str | None = None  # the dotted module name, when the linker knows it
+    file: Path | None = None  # the file on disk, when there is one (imports are resolved from it)
+    _positions: Mapping[cst.CSTNode, CodeRange] | None = None
+    _line_offsets: dict[cst.CSTNode, int] | None = None
+    _statements: dict[cst.CSTNode, tuple[int, Mapping[cst.CSTNode, CodeRange]]] = field(default_factory=dict)
+
+    @staticmethod
+    def of(module: cst.Module, path: str = "<string>", name: str | None = None, package: str | None = None) -> SourceUnit:
+        return SourceUnit(path, module, FileIndex(module, package), name)
+
+    def position(self, node: cst.CSTNode) -> CodeRange:
+        """Where ``node`` is. libcst computes positions by generating the code of the whole file
+        with position tracking; only the top-level statement that holds the node is generated
+        that way here, the lines before it are counted from plain code generation (cached)."""
+        top: cst.CSTNode | None = node
+        parents = self.index.parents
+        while top is not None and parents.get(top) is not self.module:
+            top = parents.get(top)
+        if top is None:
+            if self._positions is None:
+                self._positions = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
+            return self._positions[node]
+        offset, found = self._statement_positions(top)  # type: ignore[arg-type]
+        local = found[node]
+        return CodeRange(
+            CodePosition(local.start.line + offset, local.start.column),
+            CodePosition(local.end.line + offset, local.end.column),
+        )
+
+    def _statement_positions(self, statement: cst.BaseStatement) -> tuple[int, Mapping[cst.CSTNode, CodeRange]]:
+        cached = self._statements.get(statement)
+        if cached is None:
+            if self._line_offsets is None:
+                module = self.module
+                line = sum(len(_NEWLINE.findall(module.code_for_node(empty))) for empty in module.header)
+                offsets: dict[cst.CSTNode, int] = {}
+                for stmt in module.body:
+                    offsets[stmt] = line
+                    line += len(_NEWLINE.findall(module.code_for_node(stmt)))
+                self._line_offsets = offsets
+            alone = self.module.with_changes(body=[statement], header=[], footer=[])
+            found = MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)
+            cached = self._statements[statement] = (self._line_offsets[statement], found)
+        return cached
+
+    def owns(self, node: cst.CSTNode) -> bool:
+        return node is self.module or node in self.index.parents
+
+
+class _Parents(Mapping[cst.CSTNode, cst.CSTNode]):
+    """The parent of a node of any unit of the model."""
+
+    def __init__(self, units: Sequence[SourceUnit]) -> None:
+        self._units = units
+
+    def __getitem__(self, node: cst.CSTNode) -> cst.CSTNode:
+        for unit in self._units:
+            parent = unit.index.parents.get(node)
+            if parent is not None:
+                return parent
+        raise KeyError(node)
+
+    def get(self, node: cst.CSTNode, default: cst.CSTNode | None = None) -> cst.CSTNode | None:  # type: ignore[override]
+        for unit in self._units:
+            parent = unit.index.parents.get(node)
+            if parent is not None:
+                return parent
+        return default
+
+    def __iter__(self) -> Iterator[cst.CSTNode]:
+        for unit in self._units:
+            yield from unit.index.parents
+
+    def __len__(self) -> int:
+        return sum(len(unit.index.parents) for unit in self._units)
+
+
+@dataclass(eq=False)
+class ScriptModel:
+    unit: SourceUnit  # the file linted
     roots: list[Root]
     overwrite_on_conversion: bool
-    wrapper: MetadataWrapper
-    _positions: Mapping[cst.CSTNode, CodeRange] | None = None
-    _parents: Mapping[cst.CSTNode, cst.CSTNode] | None = None
+    # every unit the analysis read, the linted file first
+    units: list[SourceUnit] = field(default_factory=list)
+    _code: dict[cst.CSTNode, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.units:
+            self.units = [self.unit]
+        self.parents: Mapping[cst.CSTNode, cst.CSTNode] = _Parents(self.units)
 
     @property
-    def parents(self) -> Mapping[cst.CSTNode, cst.CSTNode]:
-        # Like positions, parents are only needed once a rule has something to report or fix.
-        if self._parents is None:
-            self._parents = self.wrapper.resolve(ParentNodeProvider)
-        return self._parents
+    def module(self) -> cst.Module:
+        return self.unit.module
+
+    @property
+    def index(self) -> FileIndex:
+        return self.unit.index
+
+    def unit_of(self, node: cst.CSTNode) -> SourceUnit:
+        for unit in self.units:
+            if unit.owns(node):
+                return unit
+        return self.unit
 
     def qualname(self, node: cst.CSTNode) -> str | None:
         """``torch.optim.SGD`` for any import alias of it; builtins as ``builtins.list``."""
-        return qualified_name(self.wrapper.resolve(QualifiedNameProvider), node)
+        found = self.unit.index.qualname(node)
+        if found is None and len(self.units) > 1 and not self.unit.owns(node):
+            return self.unit_of(node).index.qualname(node)
+        return found
 
     def code(self, node: cst.CSTNode) -> str:
-        return self.module.code_for_node(node)
+        text = self._code.get(node)
+        if text is None:
+            text = self._code[node] = self.unit.module.code_for_node(node)
+        return text
 
     def position(self, node: cst.CSTNode) -> CodeRange:
-        # Positions cost a full code-generation pass: computed only once something is reported.
-        if self._positions is None:
-            self._positions = self.wrapper.resolve(PositionProvider)
-        return self._positions[node]
+        return self.unit_of(node).position(node)
 
     def statement_of(self, node: cst.CSTNode) -> cst.BaseStatement | None:
         current: cst.CSTNode | None = node
@@ -81,8 +188,12 @@ class ScriptModel:
         return None
 
 
-def build_model(module: cst.Module) -> ScriptModel:
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    interpreter = Interpreter(module, wrapper.resolve(QualifiedNameProvider))  # type: ignore[arg-type]
+def build_model(module: cst.Module | SourceUnit, linker: Linker | None = None,
+                called: frozenset[str] | None = None) -> ScriptModel:
+    """The model of one file. With a ``linker``, calls into other modules of the project are
+    followed and those modules become units of the model too. ``called``: the names other files
+    of the run call (their functions' parameters are bound by those calls, not by role)."""
+    unit = module if isinstance(module, SourceUnit) else SourceUnit.of(module)
+    interpreter = Interpreter(unit, linker, called)
     roots = interpreter.run()
-    return ScriptModel(module, roots, interpreter.overwrite_on_conversion, wrapper)
+    return ScriptModel(unit, roots, interpreter.overwrite_on_conversion, interpreter.units)

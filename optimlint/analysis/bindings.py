@@ -43,6 +43,13 @@ class Obj:
     definition: cst.CSTNode | None = None
     closure: Env | None = None
     attrs: dict[str, Val] = field(default_factory=dict)
+    # optimizer / scheduler: how it is known to be one. None: constructed from a known torch
+    # class (``info`` says which). Otherwise its class is unknown and the evidence is
+    # "annotation" (``optimizer: torch.optim.Optimizer``), "factory" (``build_optimizer(...)``,
+    # ``hydra.utils.instantiate(cfg.optimizer, ...)``), "subclass" (a project class deriving
+    # from ``LRScheduler`` / ``Optimizer``) or "name" (a parameter named ``optimizer`` of a
+    # function nothing in the analysed code calls).
+    evidence: str | None = None
     uid: int = field(default_factory=lambda: next(_ids))
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid

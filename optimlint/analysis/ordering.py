@@ -320,13 +320,18 @@ def placed_optimizer_events(
 
 
 def describe(model: ScriptModel, loc: Located, level: tuple[Container, ...]) -> str:
-    """"`model.to(device)` (line 6)", or, when it happens in a called same-file function,
-    "`setup_device(...)` (line 15) calls `model.to(device)`"."""
+    """"`model.to(device)` (line 6)", or, when it happens in a called function,
+    "`setup_device(...)` (line 15) calls `model.to(device)`", adding "in lib/core/function.py:61"
+    when that function is in another module."""
     where = site(loc, level)
     line = model.position(where).start.line
     code = short(model.code(loc.event.node), 40)
     if isinstance(where, cst.Call) and where is not loc.event.node:
-        return f"`{short(model.code(where.func), 30)}(...)` (line {line}) calls `{code}`"
+        inner = model.unit_of(loc.event.node)
+        elsewhere = ""
+        if inner is not model.unit_of(where):
+            elsewhere = f" in {inner.path}:{inner.position(loc.event.node).start.line}"
+        return f"`{short(model.code(where.func), 30)}(...)` (line {line}) calls `{code}`{elsewhere}"
     return f"`{code}` (line {line})"
 
 
@@ -335,17 +340,15 @@ def unrecorded_backward(model: ScriptModel, loop: Loop, events: list[Located]) -
     as a backward event: the order rules cannot place it, so they stay silent."""
     known = {id(e.event.node) for e in events if e.event.kind == "backward"}
     sources = [loop.node, *{id(c.func): c.func for e in events for c in e.path if isinstance(c, Inline)}.values()]
-    found = False
-
-    class _V(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            nonlocal found
-            attr = node.func.attr.value if isinstance(node.func, cst.Attribute) else None
-            found = found or (attr in ("backward", "manual_backward") and id(node) not in known)
-
     for source in sources:
-        source.visit(_V())
-    return found
+        index = model.unit_of(source).index
+        for call in index.method_calls(_BACKWARD_METHODS):
+            if id(call) not in known and index.contains(source, call):
+                return True
+    return False
+
+
+_BACKWARD_METHODS = frozenset({"backward", "manual_backward"})
 
 
 def after_scaler_update(model: ScriptModel, anchor: cst.BaseStatement) -> cst.BaseStatement:
@@ -448,13 +451,9 @@ def handed_over(model: ScriptModel, loop: Loop, events: list[Located], names: se
     the analysis does not follow (``finish_step(scaler, optimizer)`` from another module): it may
     do what the rule looks for (``update()``, ``unscale_``, ``backward()``)."""
     followed = {id(c.call) for loc in events for c in loc.path if isinstance(c, Inline)}
-    found = False
-
-    class _Calls(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> None:
-            nonlocal found
-            if id(node) not in followed and any(model.code(a.value) in names for a in node.args):
-                found = True
-
-    loop.node.body.visit(_Calls())
-    return found
+    index = model.unit_of(loop.node).index
+    for call in index.calls_with_names(names):
+        if id(call) not in followed and index.contains(loop.node.body, call) and \
+                any(model.code(a.value) in names for a in call.args):
+            return True
+    return False

@@ -297,3 +297,34 @@ def scheduler_for(qualified: str) -> SchedulerInfo | None:
     if name in WARMUP_FACTORIES and (module in WARMUP_FACTORY_MODULES or module.startswith("transformers")):
         return SchedulerInfo(name, "batch", "none")
     return None
+
+
+# Base classes that make a class (of the project, or of the file) an nn.Module, an LR scheduler
+# or an optimizer.
+MODULE_BASES = frozenset(
+    {
+        "torch.nn.Module",
+        "torch.nn.modules.module.Module",
+        "lightning.LightningModule",
+        "lightning.pytorch.LightningModule",
+        "pytorch_lightning.LightningModule",
+        "pytorch_lightning.core.LightningModule",
+    }
+)
+SCHEDULER_BASES = frozenset(
+    {"torch.optim.lr_scheduler.LRScheduler", "torch.optim.lr_scheduler._LRScheduler"}
+    | {f"torch.optim.lr_scheduler.{name}" for name, info in SCHEDULERS.items() if info.cadence != "metric"}
+)
+OPTIMIZER_BASES = frozenset({"torch.optim.Optimizer", "torch.optim.optimizer.Optimizer"})
+
+
+def base_role(qualified: str) -> str | None:
+    """What a torch (or Lightning) base class makes its subclasses: ``module``, ``scheduler``,
+    ``optimizer``, or None."""
+    if qualified in MODULE_BASES:
+        return "module"
+    if qualified in SCHEDULER_BASES:
+        return "scheduler"
+    if qualified in OPTIMIZER_BASES or optimizer_for(qualified) is not None:
+        return "optimizer"
+    return None

@@ -8,14 +8,19 @@ parameters), and their events appear inside an :class:`Inline` node at the call.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Union
+from typing import TYPE_CHECKING, Iterator, Union
 
 import libcst as cst
-from libcst.metadata import QualifiedNameSource
 
 from . import torch_api as api
 from .bindings import EMPTY, Env, Obj, Val, dotted, modules_of, union_all
+from .index import descendants
+
+if TYPE_CHECKING:
+    from ..project import Definition, Linker
+    from . import SourceUnit
 
 MAX_INLINE_DEPTH = 6
 
@@ -155,71 +160,44 @@ def handlers(body: list[Node]) -> Iterator[Handler]:
     return (node for node in walk(body) if isinstance(node, Handler))
 
 
-def descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """``node`` and every node below it, in source order."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))
-
-
 def names_in(node: cst.CSTNode) -> set[str]:
-    """Every dotted name read or written in ``node`` (``self.step`` gives ``self`` and ``self.step``)."""
+    """Every dotted name read or written in ``node`` (``self.step`` gives ``self``, ``step`` and
+    ``self.step``)."""
     found: set[str] = set()
-
-    class _V(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
+    for n in descendants(node):
+        if isinstance(n, cst.Name):
             found.add(n.value)
-
-        def visit_Attribute(self, n: cst.Attribute) -> None:
+        elif isinstance(n, cst.Attribute):
             d = dotted(n)
             if d:
                 found.add(d)
-
-    node.visit(_V())
     return found
 
 
+def _add_targets(target: cst.CSTNode, found: set[str]) -> None:
+    if isinstance(target, (cst.Tuple, cst.List)):
+        for el in target.elements:
+            _add_targets(el.value, found)
+    elif isinstance(target, cst.StarredElement):
+        _add_targets(target.value, found)
+    else:
+        d = dotted(target)
+        if d:
+            found.add(d)
+
+
 def assigned_names(node: cst.CSTNode) -> set[str]:
+    """Every dotted name ``node`` binds (assignments, loop and comprehension targets, ``with ...
+    as``, ``:=``)."""
     found: set[str] = set()
-
-    def add_target(t: cst.BaseExpression) -> None:
-        if isinstance(t, (cst.Tuple, cst.List)):
-            for el in t.elements:
-                add_target(el.value)
-        elif isinstance(t, cst.StarredElement):
-            add_target(t.value)
-        else:
-            d = dotted(t)
-            if d:
-                found.add(d)
-
-    class _V(cst.CSTVisitor):
-        def visit_Assign(self, n: cst.Assign) -> None:
+    for n in descendants(node):
+        if isinstance(n, cst.Assign):
             for t in n.targets:
-                add_target(t.target)
-
-        def visit_AugAssign(self, n: cst.AugAssign) -> None:
-            add_target(n.target)
-
-        def visit_AnnAssign(self, n: cst.AnnAssign) -> None:
-            add_target(n.target)
-
-        def visit_For(self, n: cst.For) -> None:
-            add_target(n.target)
-
-        def visit_CompFor(self, n: cst.CompFor) -> None:
-            add_target(n.target)
-
-        def visit_NamedExpr(self, n: cst.NamedExpr) -> None:
-            add_target(n.target)
-
-        def visit_WithItem(self, n: cst.WithItem) -> None:
-            if n.asname is not None:
-                add_target(n.asname.name)
-
-    node.visit(_V())
+                _add_targets(t.target, found)
+        elif isinstance(n, (cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor, cst.NamedExpr)):
+            _add_targets(n.target, found)
+        elif isinstance(n, cst.WithItem) and n.asname is not None:
+            _add_targets(n.asname.name, found)
     return found
 
 
@@ -240,17 +218,6 @@ def classify_loop(node: cst.For | cst.While) -> str:
     return "unknown"
 
 
-_MODULE_BASES = frozenset(
-    {
-        "torch.nn.Module",
-        "torch.nn.modules.module.Module",
-        "lightning.LightningModule",
-        "lightning.pytorch.LightningModule",
-        "pytorch_lightning.LightningModule",
-        "pytorch_lightning.core.LightningModule",
-    }
-)
-
 _BACKWARD_FUNCTIONS = frozenset({"torch.autograd.backward"})
 _CLIP_FUNCTIONS = frozenset(
     {
@@ -261,6 +228,7 @@ _CLIP_FUNCTIONS = frozenset(
     }
 )
 _MATERIALIZING = frozenset({"list", "tuple", "sorted", "set", "frozenset"})
+_GROWING = frozenset({"append", "extend", "insert", "add", "update", "appendleft"})
 _LAZY_WRAPPERS = frozenset({"filter", "map", "chain", "iter", "reversed", "zip", "islice"})
 _NO_GRAD_CONTEXTS = frozenset(
     {"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad", "torch.autograd.grad_mode.no_grad"}
@@ -271,34 +239,112 @@ _AUTOCAST_CONTEXTS = frozenset(
 _HANDLER_EVENTS = ("EPOCH_STARTED", "ITERATION_STARTED", "EPOCH_COMPLETED", "ITERATION_COMPLETED", "STARTED", "COMPLETED")
 
 
-class Interpreter:
-    """Builds the traces of one module. One instance per file; not reused."""
+_OPTIMIZER_FACTORY = re.compile(
+    r"^(build|make|create|get|init|setup|configure|prepare|construct|instantiate)_?(\w+_)?(optimi[sz]er|optim)s?$", re.I)
+_SCHEDULER_FACTORY = re.compile(
+    r"^(build|make|create|get|init|setup|configure|prepare|construct|instantiate)_?(\w+_)?(lr_?)?(scheduler|sched)s?$", re.I)
+# Config keys that say what `hydra.utils.instantiate(cfg.X, ...)` builds.
+_INSTANTIATE = frozenset({"hydra.utils.instantiate", "hydra.utils.call"})
+# Parameter names that say, alone, that a function receives an optimizer or a scheduler.
+_OPTIMIZER_PARAM = re.compile(r"^(optimi[sz]er|optimi[sz]er_\w+|\w+_optimi[sz]er)$")
+_SCHEDULER_PARAM = re.compile(r"^(scheduler|lr_scheduler|lr_sched|scheduler_\w+|\w+_lr_scheduler)$")
 
-    def __init__(self, module: cst.Module, qualnames: dict[cst.CSTNode, object]) -> None:
-        self.module = module
-        self._qualnames = qualnames
-        self.module_env = Env()
+
+class _Context:
+    """One module of the analysis: its unit, its module-level names and definitions."""
+
+    def __init__(self, unit: SourceUnit) -> None:
+        self.unit = unit
+        self.env = Env()
+        # the module-level environment being executed now (an `if __name__ == "__main__":` arm
+        # works on a copy): functions called from there see its globals
+        self.live: Env | None = None
         self.functions: dict[str, cst.FunctionDef] = {}
         self.classes: dict[str, cst.ClassDef] = {}
+        for stmt in unit.module.body:
+            if isinstance(stmt, cst.FunctionDef):
+                self.functions[stmt.name.value] = stmt
+            elif isinstance(stmt, cst.ClassDef):
+                self.classes[stmt.name.value] = stmt
+        self._called: set[str] | None = None
+
+    def called_names(self) -> set[str]:
+        """The names this module calls (``train`` for ``train(...)`` and ``engine.train(...)``)."""
+        if self._called is None:
+            self._called = set()
+            for call in self.unit.index.calls:
+                func = call.func
+                if isinstance(func, cst.Name):
+                    self._called.add(func.value)
+                elif isinstance(func, cst.Attribute):
+                    self._called.add(func.attr.value)
+        return self._called
+
+
+class Interpreter:
+    """Builds the traces of one file (and of the project functions it calls). One instance per
+    linted file; not reused."""
+
+    def __init__(self, unit: SourceUnit, linker: Linker | None = None, called: frozenset[str] | None = None) -> None:
+        self.unit = unit
+        self.called_elsewhere = called or frozenset()
+        self.module = unit.module
+        self.linker = linker
+        self.main = _Context(unit)
+        self.ctx = self.main
+        self.contexts: dict[int, _Context] = {id(unit.module): self.main}
+        self.units: list[SourceUnit] = [unit]
+        # the module each function and class definition belongs to
+        self.def_ctx: dict[cst.CSTNode, _Context] = {}
+        self._register(self.main)
         self.block: list[Node] = []
         self.stack: list[cst.FunctionDef] = []
         self.returns: list[Val] = []
         self.externals: dict[str, Obj] = {}
         self.overwrite_on_conversion = False
-        for stmt in module.body:
-            if isinstance(stmt, cst.FunctionDef):
-                self.functions[stmt.name.value] = stmt
-            elif isinstance(stmt, cst.ClassDef):
-                self.classes[stmt.name.value] = stmt
+        self._loop_names: dict[cst.CSTNode, frozenset[str]] = {}
+        self._roles = False  # parameters of the root being traced are given roles by their names
+
+    @property
+    def module_env(self) -> Env:
+        return self.ctx.env
+
+    @property
+    def functions(self) -> dict[str, cst.FunctionDef]:
+        return self.ctx.functions
+
+    @property
+    def classes(self) -> dict[str, cst.ClassDef]:
+        return self.ctx.classes
+
+    def _register(self, ctx: _Context) -> None:
+        for func in ctx.unit.index.functions:
+            self.def_ctx[func] = ctx
+        for cls in ctx.unit.index.classes:
+            self.def_ctx[cls] = ctx
+
+    def _context_for(self, unit: SourceUnit) -> _Context:
+        ctx = self.contexts.get(id(unit.module))
+        if ctx is None:
+            ctx = self.contexts[id(unit.module)] = _Context(unit)
+            self._register(ctx)
+            self.units.append(unit)
+        return ctx
 
     # ------------------------------------------------------------------ entry points
     def run(self) -> list[Root]:
-        roots = [Root(self.module, self._trace(lambda: self.exec_block(self.module.body, self.module_env)))]
-        for func in list(self.functions.values()):
+        main = self.main
+        roots = [Root(self.module, self._trace(lambda: self.exec_block(self.module.body, main.env)))]
+        main.live = None
+        called = set(self.called_elsewhere).union(*(ctx.called_names() for ctx in list(self.contexts.values())))
+        for func in list(main.functions.values()):
+            self._roles = func.name.value not in called
             roots.append(Root(func, self._trace(lambda f=func: self._standalone_function(f))))
         # classes nested in functions register themselves while the traces run: iterate a copy
-        for cls in list(self.classes.values()):
+        for cls in list(main.classes.values()):
+            self._roles = False
             roots.append(Root(cls, self._trace(lambda c=cls: self._standalone_class(c))))
+        self._roles = False
         return roots
 
     def _trace(self, action) -> list[Node]:  # type: ignore[no-untyped-def]
@@ -313,7 +359,17 @@ class Interpreter:
     def _standalone_function(self, func: cst.FunctionDef) -> None:
         env = Env(self.module_env)
         self._bind_params(func, env, [], {}, skip_self=False)
+        if self._roles:
+            self._link_roles(env)
         self._exec_function_body(func, env)
+
+    def _link_roles(self, env: Env) -> None:
+        """A scheduler parameter schedules the optimizer parameters of the same function."""
+        objs = [o for val in env.names.values() for o in val.objs if o.evidence in ("name", "annotation")]
+        optimizers = frozenset(o for o in objs if o.kind == "optimizer")
+        for sched in objs:
+            if sched.kind == "scheduler" and not sched.optimizers and optimizers:
+                sched.optimizers = optimizers
 
     def _standalone_class(self, cls: cst.ClassDef) -> None:
         instance = Obj("instance", "self", origin=cls, definition=cls)
@@ -321,13 +377,13 @@ class Interpreter:
         if init is not None:
             self._call_function(init, None, [], {}, instance)
         arms = []
-        for stmt in self._class_body(cls):
-            if isinstance(stmt, cst.FunctionDef) and stmt.name.value != "__init__":
+        for method in self._methods(cls):
+            if method.name.value != "__init__":
                 arm = Arm(unordered=True)
                 saved = self.block
                 self.block = arm.body
                 try:
-                    self._call_function(stmt, None, [], {}, instance)
+                    self._call_function(method, None, [], {}, instance)
                 finally:
                     self.block = saved
                 arms.append(arm)
@@ -336,7 +392,7 @@ class Interpreter:
 
     # ------------------------------------------------------------------ helpers
     def qualname(self, node: cst.CSTNode) -> str | None:
-        return qualified_name(self._qualnames, node)
+        return self.ctx.unit.index.qualname(node)
 
     def emit(self, kind: str, objs: frozenset[Obj], node: cst.CSTNode, **kw: object) -> None:
         if objs or kind in ("backward", "clip"):
@@ -358,30 +414,81 @@ class Interpreter:
         body = cls.body
         return list(body.body) if isinstance(body, cst.IndentedBlock) else []
 
-    def _method(self, cls: cst.ClassDef, name: str, seen: frozenset[str] = frozenset()) -> cst.FunctionDef | None:
+    def _bases(self, cls: cst.ClassDef) -> Iterator[tuple[str | None, cst.ClassDef | None]]:
+        """Each base of ``cls``: its qualified name (None for a class of the same module) and,
+        for a class of the project, its definition (entering that module's context)."""
+        ctx = self.def_ctx.get(cls, self.ctx)
+        for base in cls.bases:
+            expr = base.value
+            q = ctx.unit.index.qualname(expr)
+            if q is None and isinstance(expr, cst.Name):
+                local = ctx.classes.get(expr.value)
+                if local is None:
+                    local = next((c for c in ctx.unit.index.classes if c.name.value == expr.value), None)
+                yield None, local
+                continue
+            found = self._project_definition(q, ctx) if q is not None else None
+            yield q, found if isinstance(found, cst.ClassDef) else None
+
+    def _project_definition(self, qualified: str, ctx: _Context | None = None) -> cst.FunctionDef | cst.ClassDef | None:
+        """The function or class of another project module that ``qualified`` names."""
+        ctx = ctx or self.ctx
+        if self.linker is None or ctx.unit.file is None or qualified.startswith(("builtins.", "torch.")):
+            return None
+        definition = self.linker.lookup(qualified, ctx.unit.file)
+        if definition is None:
+            return None
+        found = self.linker.node(definition)
+        if found is None:
+            return None
+        unit, node = found
+        self._context_for(unit)
+        return node
+
+    def _method(self, cls: cst.ClassDef, name: str, seen: frozenset[int] = frozenset()) -> cst.FunctionDef | None:
         for stmt in self._class_body(cls):
             if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
                 return stmt
-        for base in cls.bases:
-            if isinstance(base.value, cst.Name) and base.value.value in self.classes and base.value.value not in seen:
-                found = self._method(self.classes[base.value.value], name, seen | {cls.name.value})
+        if len(seen) > 8:
+            return None
+        for _, base in self._bases(cls):
+            if base is not None and id(base) not in seen:
+                found = self._method(base, name, seen | {id(cls)})
                 if found is not None:
                     return found
         return None
 
-    def _is_module_class(self, cls: cst.ClassDef, seen: frozenset[str] = frozenset()) -> bool:
-        for base in cls.bases:
-            q = self.qualname(base.value)
-            if q in _MODULE_BASES:
-                return True
-            if isinstance(base.value, cst.Name):
-                name = base.value.value
-                if name in self.classes and name not in seen:
-                    if self._is_module_class(self.classes[name], seen | {cls.name.value}):
-                        return True
-                elif name.endswith("Module") and q is None:
-                    return True
-        return False
+    def _methods(self, cls: cst.ClassDef) -> list[cst.FunctionDef]:
+        """The methods of ``cls``: its own, then those it inherits from project base classes
+        and does not override (a base class's ``fit()`` calls this subclass's ``train_step()``)."""
+        out: list[cst.FunctionDef] = []
+        names: set[str] = set()
+        chain = [cls]
+        for current in chain:
+            for stmt in self._class_body(current):
+                if isinstance(stmt, cst.FunctionDef) and stmt.name.value not in names:
+                    names.add(stmt.name.value)
+                    out.append(stmt)
+            if len(chain) < 8:
+                chain.extend(b for _, b in self._bases(current) if b is not None and b not in chain)
+        return out
+
+    def _class_role(self, cls: cst.ClassDef, seen: frozenset[int] = frozenset()) -> str:
+        """``module``, ``scheduler``, ``optimizer`` or ``plain``: what the class's bases make it."""
+        for q, base in self._bases(cls):
+            role = api.base_role(q) if q is not None else None
+            if role is None and base is not None and id(base) not in seen and len(seen) < 8:
+                role = self._class_role(base, seen | {id(cls)})
+                role = None if role == "plain" else role
+            if role is None and q is None and base is None:
+                name = next((b.value.value for b in cls.bases if isinstance(b.value, cst.Name)), "")
+                role = "module" if name.endswith("Module") else None
+            if role is not None:
+                return role
+        return "plain"
+
+    def _is_module_class(self, cls: cst.ClassDef) -> bool:
+        return self._class_role(cls) == "module"
 
     def _context_kind(self, expr: cst.BaseExpression) -> str:
         func = expr.func if isinstance(expr, cst.Call) else expr
@@ -415,6 +522,8 @@ class Interpreter:
             self.block = saved
 
     def exec_stmt(self, stmt: cst.CSTNode, env: Env) -> None:
+        if env.parent is None:  # module level (or an arm's copy of it)
+            self.ctx.live = env
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
                 self.exec_small(small, env)
@@ -454,6 +563,7 @@ class Interpreter:
         elif isinstance(stmt, cst.ClassDef):
             if env is not self.module_env:
                 self.classes.setdefault(stmt.name.value, stmt)
+                self.def_ctx.setdefault(stmt, self.ctx)
         elif isinstance(stmt, cst.Match):
             branch = Branch(stmt)
             envs = []
@@ -493,15 +603,18 @@ class Interpreter:
         env.merge(*envs)
 
     def _exec_loop(self, stmt: cst.For | cst.While, env: Env) -> None:
-        loop = Loop(stmt, kind=classify_loop(stmt))
-        names = assigned_names(stmt.body)
+        names = self._loop_names.get(stmt)
+        if names is None:
+            found = assigned_names(stmt.body)
+            if isinstance(stmt, cst.For):
+                found |= assigned_names_target(stmt.target)
+            names = self._loop_names[stmt] = frozenset(found)
+        loop = Loop(stmt, kind=classify_loop(stmt), variant_names=names)
         if isinstance(stmt, cst.For):
-            names |= assigned_names_target(stmt.target)
             iter_val = self.eval(stmt.iter, env)
         else:
             self.eval(stmt.test, env)
             iter_val = EMPTY
-        loop.variant_names = frozenset(names)
         body_env = env.copy()
         if isinstance(stmt, cst.For):
             elements = union_all(iter_val.items) if iter_val.items is not None else Val(iter_val.of_kind("params"))
@@ -577,11 +690,15 @@ class Interpreter:
                     obj.label = target.value
         elif isinstance(target, (cst.Tuple, cst.List)):
             elements = [el.value for el in target.elements]
+            # `for name, p in model.named_parameters()`: the parameter is the last element
+            named = val.items is None and len(elements) == 2 and bool(val.of_kind("params"))
             for i, el in enumerate(elements):
                 if isinstance(el, cst.StarredElement):
                     self.bind(el.value, EMPTY, env)
                 elif val.items is not None and len(val.items) == len(elements):
                     self.bind(el, val.items[i], env)
+                elif named and i == 1:
+                    self.bind(el, Val(val.of_kind("params")), env)
                 else:
                     self.bind(el, self._fresh(dotted(el) or "item", el), env)
         elif isinstance(target, cst.Attribute):
@@ -773,8 +890,40 @@ class Interpreter:
         for obj in callee.objs:
             if obj.kind == "function" and isinstance(obj.definition, cst.FunctionDef):
                 positional, keywords = self._eval_args(call, env)
-                return self._call_function(obj.definition, call, positional, keywords, None, obj.closure)
+                result = self._call_function(obj.definition, call, positional, keywords, None, obj.closure)
+                return self._factory_result(obj.definition.name.value, call, positional, keywords, result)
         return self._opaque_call(call, env, func.value if isinstance(func, cst.Name) else "result")
+
+    def _factory_result(self, name: str, call: cst.Call, positional: list[Val], keywords: dict[str, Val],
+                        result: Val) -> Val:
+        """What a call of a function named like a factory (``build_optimizer(cfg, model)``,
+        ``make_lr_scheduler(cfg, optimizer)``) returns when the analysis cannot see it build a
+        torch object: an optimizer (or scheduler) of unknown class over the arguments' modules."""
+        role = _factory_role(name)
+        if role is None or any(o.kind == role for o in result.objs):
+            return result
+        args = positional + list(keywords.values())
+        return self._role_object(role, "factory", call, args)
+
+    def _role_object(self, role: str, evidence: str, call: cst.Call, args: list[Val]) -> Val:
+        label = "optimizer" if role == "optimizer" else "scheduler"
+        union = union_all(args)
+        if role == "optimizer":
+            modules = set(modules_of(union))
+            modules.update(o for o in union.flat() if o.kind == "module"
+                           or (o.kind == "unknown" and _MODEL_WORDS.search(o.label.rpartition(".")[2])))
+            for mod in modules:
+                if mod.kind == "unknown":
+                    mod.kind = "module"
+            params = frozenset(o for o in union.flat() if o.kind == "params")
+            obj = Obj("optimizer", label, origin=call, modules=frozenset(modules), param_sources=params,
+                      evidence=evidence)
+        else:
+            optimizers = frozenset(o for o in union.flat() if o.kind == "optimizer")
+            obj = Obj("scheduler", label, origin=call, optimizers=optimizers, evidence=evidence)
+            self.emit("pass", optimizers, call)
+        self.emit("construct", frozenset({obj}), call)
+        return Val.of(obj)
 
     def _opaque_call(self, call: cst.Call, env: Env, label: str) -> Val:
         positional, keywords = self._eval_args(call, env)
@@ -791,9 +940,14 @@ class Interpreter:
         return self._fresh("result", call)
 
     def _instantiate(self, cls: cst.ClassDef, call: cst.Call, env: Env) -> Val:
-        if self._is_module_class(cls):
+        role = self._class_role(cls)
+        if role == "module":
             self._eval_args(call, env)
             return Val.of(Obj("module", cls.name.value, origin=call, definition=cls))
+        if role in ("scheduler", "optimizer"):
+            positional, keywords = self._eval_args(call, env)
+            first = positional[:1] or [keywords.get("optimizer" if role == "scheduler" else "params", EMPTY)]
+            return self._role_object(role, "subclass", call, first)
         instance = Obj("instance", cls.name.value, origin=call, definition=cls)
         init = self._method(cls, "__init__")
         positional, keywords = self._eval_args(call, env)
@@ -818,24 +972,31 @@ class Interpreter:
             if call is not None:
                 self.emit("pass", union.flat() & _tracked(union), call)
             return EMPTY
-        env = Env(closure or self.module_env)
-        if instance is not None:
-            params = func.params.params
-            if params:
-                env.names[params[0].name.value] = Val.of(instance)
-        self._bind_params(func, env, positional, keywords, skip_self=instance is not None)
-        node = Inline(call, func) if call is not None else None
-        target = node.body if node is not None else self.block
-        self.stack.append(func)
-        self.returns.append(EMPTY)
+        ctx = self.def_ctx.get(func, self.ctx)
+        if closure is None or closure is ctx.env:
+            closure = ctx.live or ctx.env  # a module function sees the globals as they are now
+        saved_ctx, self.ctx = self.ctx, ctx
         try:
-            self._in(target, lambda: self._exec_function_body(func, env))
+            env = Env(closure)
+            if instance is not None:
+                params = func.params.params
+                if params:
+                    env.names[params[0].name.value] = Val.of(instance)
+            self._bind_params(func, env, positional, keywords, skip_self=instance is not None)
+            node = Inline(call, func) if call is not None else None
+            target = node.body if node is not None else self.block
+            self.stack.append(func)
+            self.returns.append(EMPTY)
+            try:
+                self._in(target, lambda: self._exec_function_body(func, env))
+            finally:
+                self.stack.pop()
+                result = self.returns.pop()
+            if node is not None:
+                self.block.append(node)
+            return result
         finally:
-            self.stack.pop()
-            result = self.returns.pop()
-        if node is not None:
-            self.block.append(node)
-        return result
+            self.ctx = saved_ctx
 
     def _exec_function_body(self, func: cst.FunctionDef, env: Env) -> None:
         self._suite(func.body, env)
@@ -860,13 +1021,22 @@ class Interpreter:
             env.names[name] = keywords.get(name) or self._param_value(param)
 
     def _param_value(self, param: cst.Param) -> Val:
-        obj = Obj("unknown", param.name.value, origin=param)
+        """A parameter no caller binds: unknown, or an optimizer or scheduler when its annotation
+        says so (``optimizer: torch.optim.Optimizer``) or, for a function nothing in the analysed
+        code calls, its name alone does (``def do_train(model, loader, optimizer, scheduler)``)."""
+        name = param.name.value
+        obj = Obj("unknown", name, origin=param)
         if param.annotation is not None:
             q = self.qualname(param.annotation.annotation) or ""
             if q.startswith("torch.optim") and q.rpartition(".")[2] in ("Optimizer",) or api.optimizer_for(q):
-                obj.kind = "optimizer"
+                obj.kind, obj.evidence = "optimizer", "annotation"
             elif q.startswith("torch.optim.lr_scheduler") or api.scheduler_for(q):
-                obj.kind = "scheduler"
+                obj.kind, obj.evidence = "scheduler", "annotation"
+        elif self._roles and not self.stack:
+            if _OPTIMIZER_PARAM.match(name):
+                obj.kind, obj.evidence = "optimizer", "name"
+            elif _SCHEDULER_PARAM.match(name):
+                obj.kind, obj.evidence = "scheduler", "name"
         return Val.of(obj)
 
     def _external_call(self, q: str, call: cst.Call, env: Env) -> Val:
@@ -921,7 +1091,23 @@ class Interpreter:
             if call.args and isinstance(call.args[0].value, cst.Name) and call.args[0].value.value == "True":
                 self.overwrite_on_conversion = True
             return EMPTY
-        return self._opaque_call(call, env, q.rpartition(".")[2])
+        definition = self._project_definition(q)
+        if isinstance(definition, cst.ClassDef):
+            return self._instantiate(definition, call, env)
+        if isinstance(definition, cst.FunctionDef):
+            positional, keywords = self._eval_args(call, env)
+            result = self._call_function(definition, call, positional, keywords, None)
+            return self._factory_result(definition.name.value, call, positional, keywords, result)
+        if q in _INSTANTIATE and call.args:
+            role = _factory_role(_config_key(call.args[0].value), instantiate=True)
+            if role is not None:
+                positional, keywords = self._eval_args(call, env)
+                return self._role_object(role, "factory", call, positional[1:] + list(keywords.values()))
+        name = q.rpartition(".")[2]
+        if _factory_role(name) is not None:
+            positional, keywords = self._eval_args(call, env)
+            return self._factory_result(name, call, positional, keywords, EMPTY)
+        return self._opaque_call(call, env, name)
 
     def _construct_scheduler(self, q: str, info: api.SchedulerInfo, call: cst.Call, env: Env) -> Val:
         positional, keywords = self._eval_args(call, env)
@@ -1019,26 +1205,55 @@ class Interpreter:
         passed = union_all(positional + list(keywords.values()))
         self.emit("pass", passed.flat() & _tracked(passed), call)
         params = frozenset(o for o in passed.flat() if o.kind == "params")
+        if params and method in _GROWING and isinstance(call.func, cst.Attribute):
+            # `groups[key].append(p)`: the container now holds those parameters too
+            self._grow(call.func.value, Val(params), env)
         if params and method in ("chain", "extend", "append"):
             return Val(params)
         return self._fresh("result", call)
 
+    def _grow(self, expr: cst.BaseExpression, val: Val, env: Env) -> None:
+        """Add ``val`` to the variable at the base of ``expr`` (``groups`` of ``groups[k]``)."""
+        while isinstance(expr, (cst.Subscript, cst.Attribute)):
+            expr = expr.value
+        if not isinstance(expr, cst.Name):
+            return
+        holder: Env | None = env
+        while holder is not None and expr.value not in holder.names:
+            holder = holder.parent
+        if holder is not None:
+            holder.names[expr.value] = holder.names[expr.value].union(val)
 
-def qualified_name(qualnames: Mapping[cst.CSTNode, object], node: cst.CSTNode) -> str | None:
-    """The imported (or builtin) name an expression refers to: ``torch.optim.SGD`` for ``O.SGD``
-    after ``from torch import optim as O``; None for local names."""
-    lazy = qualnames.get(node)
-    if lazy is None:
+
+_MODEL_WORDS = re.compile(r"model|net|module|backbone|encoder|decoder|policy|generator|discriminator|critic|actor", re.I)
+
+
+def _factory_role(name: str, instantiate: bool = False) -> str | None:
+    """``optimizer`` for ``build_optimizer``, ``scheduler`` for ``make_lr_scheduler``; with
+    ``instantiate``, for the config key given to ``hydra.utils.instantiate`` (``cfg.optim``)."""
+    if instantiate:
+        word = name.lower()
+        if "sched" in word:
+            return "scheduler"
+        if "optim" in word:
+            return "optimizer"
         return None
-    names = lazy() if callable(lazy) else lazy
-    for q in names:  # type: ignore[attr-defined,union-attr]
-        if q.source == QualifiedNameSource.IMPORT:
-            return str(q.name)
-        # libcst names any attribute of an expression it cannot resolve "builtins.None"
-        # (`(loss / k).backward`): only a bare builtin name is a builtin.
-        if q.source == QualifiedNameSource.BUILTIN and isinstance(node, cst.Name) and q.name == f"builtins.{node.value}":
-            return str(q.name)
+    if _SCHEDULER_FACTORY.match(name):
+        return "scheduler"
+    if _OPTIMIZER_FACTORY.match(name):
+        return "optimizer"
     return None
+
+
+def _config_key(expr: cst.BaseExpression) -> str:
+    """``optimizer`` for ``cfg.optimizer``, ``cfg["optimizer"]`` or ``cfg.model.optimizer``."""
+    if isinstance(expr, cst.Attribute):
+        return expr.attr.value
+    if isinstance(expr, cst.Subscript) and len(expr.slice) == 1:
+        index = expr.slice[0].slice
+        if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
+            return index.value.evaluated_value if isinstance(index.value.evaluated_value, str) else ""
+    return ""
 
 
 def _grad_modules(objs: frozenset[Obj]) -> frozenset[Obj]:

@@ -6,6 +6,7 @@ from typing import Iterator
 import libcst as cst
 
 from ..analysis import ScriptModel
+from ..analysis.index import FileIndex
 from ..analysis.bindings import Obj, overlaps
 from ..analysis.ordering import (
     common_prefix,
@@ -240,19 +241,35 @@ def _untracked_clearing(model: ScriptModel, loop: Loop, events: list[Located]) -
         if loc.event.kind == "zero_grad":
             known.add(id(node))
     sources = [loop.node, *{id(c.func): c.func for c in _inlined(loop.body)}.values()]
-    found = False
-
-    class _V(cst.CSTVisitor):
-        def on_visit(self, node: cst.CSTNode) -> bool:
-            nonlocal found
-            if not isinstance(node, cst.BaseSmallStatement):
-                return not found
-            found = found or (id(node) not in known and bool(_CLEARING.search(model.code(node))))
-            return False
-
     for source in sources:
-        source.visit(_V())
-    return found
+        index = model.unit_of(source).index
+        for statement in _clearing_statements(model, index):
+            if id(statement) not in known and index.contains(source, statement):
+                return True
+    return False
+
+
+def _clearing_statements(model: ScriptModel, index: FileIndex) -> list[cst.BaseSmallStatement]:
+    """The file's small statements that may clear gradients, from the nodes that can make one
+    (``x.grad``, ``del``, a call named like ``zero_grads(...)``); the text decides."""
+    candidates: dict[int, cst.BaseSmallStatement] = {}
+    nodes: list[cst.CSTNode] = [*index.grad_attributes, *index.deletions]
+    nodes += [c for c in index.calls if _CLEARING_CALL.search(_callee(c))]
+    for node in nodes:
+        statement = index.small_statement_of(node)
+        if statement is not None:
+            candidates[id(statement)] = statement
+    return [s for s in candidates.values() if _CLEARING.search(model.code(s))]
+
+
+_CLEARING_CALL = re.compile(r"(?:zero|clear|reset)\w*grad", re.IGNORECASE)
+
+
+def _callee(call: cst.Call) -> str:
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    return func.value if isinstance(func, cst.Name) else ""
 
 
 def _inlined(body: list[Node]) -> Iterator[Inline]:

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Iterator
 
 import libcst as cst
-from libcst.metadata import QualifiedNameProvider
 
 from ..analysis import ScriptModel
 from ..analysis.bindings import dotted
@@ -158,11 +157,10 @@ def _args(model: ScriptModel, call: cst.Call) -> str:
 
 
 def _move_calls(model: ScriptModel) -> list[cst.Call]:
-    """Every ``x.to(...)``/``x.cuda()``/``x.double()`` call. The qualified-name map, already
-    computed, lists every node: scanning it avoids a tree walk (and the parent map)."""
+    """Every ``x.to(...)``/``x.cuda()``/``x.double()`` call of the file (from its index)."""
     return [
-        node for node in model.wrapper.resolve(QualifiedNameProvider)
-        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
+        node for node in model.index.calls
+        if isinstance(node.func, cst.Attribute)
         and (node.func.attr.value in _DEVICE_MOVES or node.func.attr.value in _CASTS)
     ]
 

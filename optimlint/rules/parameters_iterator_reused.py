@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Iterator
 
 import libcst as cst
-from libcst.metadata import QualifiedNameProvider
 
 from ..analysis import ScriptModel
 from ..analysis.bindings import Obj, dotted
@@ -180,8 +179,8 @@ def _bindings(model: ScriptModel) -> dict[int, cst.Assign]:
     computed, lists every node: no tree walk (nor the parent map) is needed."""
     return {
         id(node.value): node
-        for node in model.wrapper.resolve(QualifiedNameProvider)
-        if isinstance(node, cst.Assign) and len(node.targets) == 1
+        for node in model.index.assigns
+        if len(node.targets) == 1
     }
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Iterator
 
 import libcst as cst
-from libcst.metadata import QualifiedNameProvider
 
 from ..analysis import ScriptModel
 from ..analysis.arguments import argument
@@ -160,11 +159,10 @@ def _group_values(params: cst.BaseExpression) -> list[cst.BaseExpression]:
 def _assigned_attributes(model: ScriptModel) -> set[str]:
     """Dotted names like ``self.parameters`` that the file assigns: those are data, not the method."""
     names: set[str] = set()
-    for node in model.wrapper.resolve(QualifiedNameProvider):  # every node of the file
-        if isinstance(node, cst.AssignTarget):
-            d = dotted(node.target)
-            if d and d.rpartition(".")[2] in _METHODS:
-                names.add(d)
+    for node in model.index.assign_targets:
+        d = dotted(node.target)
+        if d and d.rpartition(".")[2] in _METHODS:
+            names.add(d)
     return names
 
 

@@ -202,7 +202,9 @@ def _order_sensitive_steps(loc: Located) -> list[Obj]:
         return []
     return [
         o for o in event.objs
-        if o.kind == "scheduler" and o.info is not None and getattr(o.info, "cadence", "") != "metric"
+        if o.kind == "scheduler" and (
+            getattr(o.info, "cadence", "") != "metric" if o.info is not None else o.evidence is not None
+        )
     ]
 
 

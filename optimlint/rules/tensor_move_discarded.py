@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Iterator
 
 import libcst as cst
-from libcst.metadata import QualifiedNameProvider
 
 from ..analysis import ScriptModel
 from ..analysis.bindings import Obj, dotted
@@ -141,8 +140,8 @@ def _bare_moves(model: ScriptModel) -> dict[int, cst.Expr]:
     """Expression statements that are a move call (``x.to(d)``, ``x.cuda()``), by the call's id.
     The qualified-name map, already computed, lists every node: no tree walk needed."""
     found: dict[int, cst.Expr] = {}
-    for node in model.wrapper.resolve(QualifiedNameProvider):
-        if isinstance(node, cst.Expr) and isinstance(node.value, cst.Call):
+    for node in model.index.expressions:
+        if isinstance(node.value, cst.Call):
             func = node.value.func
             if isinstance(func, cst.Attribute) and func.attr.value in MOVE_METHODS and func.attr.value != "to_empty":
                 found[id(node.value)] = node

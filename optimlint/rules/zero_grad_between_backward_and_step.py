@@ -8,6 +8,7 @@ from ..analysis import ScriptModel
 from ..analysis.bindings import Obj
 from ..analysis.ordering import (
     MovePlan,
+    after_scaler_update,
     common_prefix,
     conditional_beyond,
     describe,
@@ -23,8 +24,10 @@ from ..analysis.ordering import (
     surely_clears,
     through_call,
     unrecorded_backward,
+    varies_between_iterations,
 )
 from ..analysis.trace import (
+    Arm,
     Container,
     Located,
     Loop,
@@ -148,6 +151,46 @@ class ZeroGradBetweenBackwardAndStep(Rule):
                 self._message(model, level, zero, backward, step),
                 self._fix(model, level, zero, backward, step),
             )
+        yield from self._check_accumulation(model, loop, events, reported)
+
+    def _check_accumulation(self, model: ScriptModel, loop: Loop, events: list[Located],
+                            reported: set[int]) -> Iterator[Finding]:
+        """Gradient accumulation undone: the gradients are cleared in every iteration while the
+        optimizer steps only every k-th (``if (i + 1) % k == 0:``): each clear throws away what
+        the iterations since the last step accumulated."""
+        for step in events:
+            opts = optimizers_stepped(step)
+            if not opts or nested_deeper(step) or not varies_between_iterations(step, loop):
+                continue
+            guard = _accumulation_guard(model, step)
+            if guard is None:
+                continue
+            zero, backward = _clear_every_iteration(model, events, step, opts)
+            if zero is None or backward is None or id(zero.event) in reported:
+                continue
+            reported.add(id(zero.event))
+            level = common_prefix(common_prefix(zero.path, backward.path), step.path)
+            test = short(model.code(guard), 40)
+            yield Finding(
+                site(zero, level),
+                f"{describe(model, zero, level)} runs in every iteration but {describe(model, step, level)} only "
+                f"when `{test}`: it throws away the gradients the iterations since the last step accumulated, "
+                f"so each step applies only the last micro-batch's; clear the gradients after the step, inside "
+                f"its guard",
+                self._accumulation_fix(model, level, zero, step),
+            )
+
+    def _accumulation_fix(self, model: ScriptModel, level: tuple[Container, ...], zero: Located,
+                          step: Located) -> Fix:
+        title = "Clear the gradients after the step, inside its guard"
+        statement = _movable(model, level, zero)
+        anchor = simple_statement(model, site(step, level))
+        if statement is None or anchor is None or model.statement_of(statement) is None:
+            return Fix(title, "display-only")
+        if step.event.via_scaler:
+            anchor = after_scaler_update(model, anchor)
+        # unsafe: micro-batches left over at the end of an epoch now carry into the next window
+        return Fix(title, "unsafe", (MoveAfter((statement,), anchor),))
 
     def _message(self, model: ScriptModel, level: tuple[Container, ...], zero: Located, backward: Located,
                  step: Located) -> str:
@@ -201,6 +244,33 @@ def _clear_before(model: ScriptModel, events: list[Located], step: Located, opts
         if surely_clears(model, loc, opts):
             return None if conditional_beyond(loc, step) else loc
     return None
+
+
+def _accumulation_guard(model: ScriptModel, step: Located) -> cst.BaseExpression | None:
+    """The test of the branch that makes ``step`` run every k-th iteration: one that computes a
+    remainder (``(i + 1) % k == 0``) or names accumulation (``if should_accumulate:``)."""
+    for container in step.path:
+        if isinstance(container, Arm) and not container.exceptional and container.tests:
+            test = container.tests[-1]
+            text = model.code(test)
+            if "%" in text or "accum" in text.lower():
+                return test
+    return None
+
+
+def _clear_every_iteration(model: ScriptModel, events: list[Located], step: Located,
+                           opts: list[Obj]) -> tuple[Located | None, Located | None]:
+    """A clear of the stepped optimizer that runs in every iteration, before a backward that
+    runs in every iteration, both before the (guarded) step."""
+    backward = None
+    for loc in reversed(events[: step.index]):
+        if exclusive(loc, step) or any(isinstance(c, Arm) for c in loc.path):
+            continue
+        if loc.event.kind == "backward":
+            backward = loc
+        elif backward is not None and surely_clears(model, loc, opts):
+            return loc, backward
+    return None, None
 
 
 def _first_backward(events: list[Located], zero: Located) -> Located | None:

@@ -28,7 +28,7 @@ from pathlib import Path
 from queue import Queue
 from typing import Any, Callable
 
-from .cases import Case, find_cases, folder_settings
+from .cases import Case, find_cases, fix_case, folder_settings
 from .claims import Claim, ClaimError, loss_trend
 
 DEVICES = ("cpu", "cuda")
@@ -155,7 +155,26 @@ class _Runner:
         folder.mkdir(parents=True)
         script = folder / name
         script.write_text(source, encoding="utf-8")
+        return self._run(folder, script, None, device, claim)
+
+    def run_project(self, case: Case, texts: dict[Path, str], device: str,
+                    claim: Claim | None) -> tuple[dict[str, Any], str, dict | None]:
+        """Run a fixture project's entry point from its top folder, in a copy where the files of
+        ``texts`` have those texts (the fixed forms)."""
+        assert case.project is not None
+        with self._lock:
+            self._n += 1
+            folder = self.scratch / f"run{self._n:05d}"
+        top = folder / case.project.name
+        shutil.copytree(case.project, top, ignore=shutil.ignore_patterns("*.fixed.py", "__pycache__"))
+        for file, text in texts.items():
+            (top / file.relative_to(case.project)).write_text(text, encoding="utf-8")
+        return self._run(folder, top / case.path.relative_to(case.project), top, device, claim)
+
+    def _run(self, folder: Path, script: Path, cwd: Path | None, device: str,
+             claim: Claim | None) -> tuple[dict[str, Any], str, dict | None]:
         job = {
+            "cwd": str(cwd) if cwd is not None else None,
             "script": str(script),
             "stdout": str(folder / "stdout.txt"),
             "stderr": str(folder / "stderr.txt"),
@@ -203,7 +222,10 @@ def check_case(runner: _Runner, case: Case, device: str, cuda: bool) -> Outcome:
         outcome.problems.append(f"bad claim header: {exc}")
         return outcome
     source = case.path.read_text(encoding="utf-8")
-    answer, stderr, record = runner.run(case.path.name, source, device, claim)
+    if case.project is not None:
+        answer, stderr, record = runner.run_project(case, {}, device, claim)
+    else:
+        answer, stderr, record = runner.run(case.path.name, source, device, claim)
     outcome.seconds += answer["seconds"]
     if record:
         outcome.exercised = sorted(set(record.get("optimizers", [])) | set(record.get("schedulers", [])))
@@ -231,22 +253,10 @@ def check_case(runner: _Runner, case: Case, device: str, cuda: bool) -> Outcome:
             outcome.verdict = "fail"
         return outcome
 
-    from ..engine import fix_source
-
-    # Cases are checked in threads; CPython 3.11's ast.parse is not thread-safe ("AST constructor
-    # recursion depth mismatch", fixed in later releases), and the engine is pure Python anyway.
-    with _ENGINE_LOCK:
-        fixed = fix_source(source, str(case.path), folder_settings(case.rule_dir),
-                           unsafe_fixes=case.fix == "unsafe").source
-    committed = case.fixed_path.read_text(encoding="utf-8") if case.fixed_path.exists() else None
-    outcome.fixed_matches = fixed == committed
-    if committed is None:
-        outcome.problems.append(f"no committed {case.fixed_path.name}")
-    elif not outcome.fixed_matches:
-        outcome.problems.append(f"`optimlint --fix` output differs from {case.fixed_path.name}")
-    if fixed == source:
-        outcome.problems.append("optimlint --fix changed nothing")
-    answer, stderr, record = runner.run(case.path.name, fixed, device, claim)
+    if case.project is not None:
+        answer, stderr, record = _fix_and_run_project(runner, case, device, claim, outcome)
+    else:
+        answer, stderr, record = _fix_and_run(runner, case, source, device, claim, outcome)
     outcome.seconds += answer["seconds"]
     if answer["rc"] != 0:
         outcome.problems.append(f"fixed file exits {answer['rc']}: {_tail(stderr)}")
@@ -262,6 +272,50 @@ def check_case(runner: _Runner, case: Case, device: str, cuda: bool) -> Outcome:
         outcome.problems.append(f"fixed file does not train (loss {outcome.trains})")
     outcome.verdict = "fail" if outcome.problems else "pass"
     return outcome
+
+
+def _fix_and_run(runner: _Runner, case: Case, source: str, device: str, claim: Claim | None,
+                 outcome: Outcome) -> tuple[dict[str, Any], str, dict | None]:
+    from ..engine import fix_source
+
+    # Cases are checked in threads; CPython 3.11's ast.parse is not thread-safe ("AST constructor
+    # recursion depth mismatch", fixed in later releases), and the engine is pure Python anyway.
+    with _ENGINE_LOCK:
+        fixed = fix_source(source, str(case.path), folder_settings(case.rule_dir),
+                           unsafe_fixes=case.fix == "unsafe").source
+    committed = case.fixed_path.read_text(encoding="utf-8") if case.fixed_path.exists() else None
+    outcome.fixed_matches = fixed == committed
+    if committed is None:
+        outcome.problems.append(f"no committed {case.fixed_path.name}")
+    elif not outcome.fixed_matches:
+        outcome.problems.append(f"`optimlint --fix` output differs from {case.fixed_path.name}")
+    if fixed == source:
+        outcome.problems.append("optimlint --fix changed nothing")
+    return runner.run(case.path.name, fixed, device, claim)
+
+
+def _fix_and_run_project(runner: _Runner, case: Case, device: str, claim: Claim | None,
+                         outcome: Outcome) -> tuple[dict[str, Any], str, dict | None]:
+    """Fix a project's linted files together; each must equal its committed ``.fixed.py`` (or
+    stay as it is, when it has none); then run the project with the fixed files."""
+    assert case.project is not None
+    with _ENGINE_LOCK:
+        fixed = fix_case(case)
+    expected = case.expected_fixes()
+    outcome.fixed_matches = True
+    for file, text in fixed.items():
+        name = file.relative_to(case.project).as_posix()
+        want = expected[file].read_text(encoding="utf-8") if file in expected else file.read_text(encoding="utf-8")
+        if text != want:
+            outcome.fixed_matches = False
+            what = expected[file].name if file in expected else "the file (it has no .fixed.py)"
+            outcome.problems.append(f"`optimlint --fix` output for {name} differs from {what}")
+    if not expected:
+        outcome.problems.append("no committed .fixed.py in the project")
+    changed = {f: t for f, t in fixed.items() if t != f.read_text(encoding="utf-8")}
+    if not changed:
+        outcome.problems.append("optimlint --fix changed nothing")
+    return runner.run_project(case, changed, device, claim)
 
 
 def validate(

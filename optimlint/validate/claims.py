@@ -15,6 +15,9 @@ Claims are written in a case's header as ``# claim: KIND[: ARGUMENT]``:
     that finds no gradients to unscale).
 ``stale-gradients``
     an optimizer step used gradients that an earlier step had already applied (never cleared).
+``discarded-gradients``
+    a ``zero_grad()`` cleared gradients that a backward had computed and no optimizer step had
+    used yet (gradient accumulation thrown away: only the last micro-batch is applied).
 ``clip-on-scaled``
     a gradient clip ran on gradients a GradScaler had scaled and not yet unscaled.
 ``clip-after-step``
@@ -41,6 +44,7 @@ KINDS = (
     "lr-trace",
     "no-gradient",
     "stale-gradients",
+    "discarded-gradients",
     "clip-on-scaled",
     "clip-after-step",
     "coupled-decay",
@@ -100,6 +104,9 @@ class Claim:
         if self.kind == "stale-gradients":
             n = int(record.get("stale_steps", 0))
             return n > 0, f"{n} step(s) reused applied gradients"
+        if self.kind == "discarded-gradients":
+            n = int(record.get("discarded_gradients", 0))
+            return n > 0, f"{n} zero_grad call(s) discarded unused gradients"
         if self.kind == "clip-on-scaled":
             n = int(record.get("clips_on_scaled", 0))
             return n > 0, f"{n} clip(s) of scaled gradients"

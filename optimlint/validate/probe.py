@@ -8,6 +8,8 @@ writes what was seen as JSON when it ends:
 - ``losses``: the value of every scalar ``.backward()`` / ``torch.autograd.backward`` call;
 - ``stale_steps``: optimizer steps that used gradients a previous step had already applied
   (a backward added to them and nothing cleared them in between);
+- ``discarded_gradients``: ``zero_grad()`` calls (optimizer or module) that cleared gradients a
+  backward had computed and no optimizer step had used yet (gradient accumulation undone);
 - ``clips_on_scaled``: gradient clips that ran while a GradScaler's scaled gradients were not
   unscaled yet; ``clips_after_step``: clips of gradients an optimizer step had already applied;
 - ``coupled_decay_steps``: Adam-family steps whose first moment took in more than the gradient
@@ -33,6 +35,7 @@ _DATA: dict[str, Any] = {
     "steps": [],
     "losses": [],
     "stale_steps": 0,
+    "discarded_gradients": 0,
     "clips_on_scaled": 0,
     "coupled_decay_steps": 0,
     "clips_after_step": 0,
@@ -45,6 +48,8 @@ _SCHEDULERS: list[tuple[Any, type, tuple[Any, ...], dict[str, Any]]] = []
 _AFTER_STEP: dict[int, tuple[Any, float]] = {}  # id(param) -> (param, |grad| sum after a step applied it)
 # Parameters whose applied gradient a later backward added to, not cleared since.
 _PENDING: dict[int, Any] = {}
+# Parameters a backward gave gradients that no optimizer step has used since.
+_UNUSED: dict[int, Any] = {}
 # Adam-family first moments and gradients before a step with weight decay: the moment update
 # shows whether the decay was folded into the gradient (L2) or applied to the weights.
 _MOMENTS: dict[int, tuple[Any, Any, Any]] = {}
@@ -102,6 +107,7 @@ def _pre_step(opt: Any, args: Any, kwargs: Any) -> None:
         _DATA["stale_steps"] += 1
     for p in params:
         _PENDING.pop(id(p), None)
+        _UNUSED.pop(id(p), None)
 
 
 def _post_step(opt: Any, args: Any, kwargs: Any) -> None:
@@ -162,6 +168,47 @@ def _stale_after(stale: list[tuple[Any, float]]) -> None:
         _PENDING[id(p)] = p
 
 
+def _optimized() -> list[Any]:
+    return [p for opt in _OPTIMIZERS for g in opt.param_groups for p in g["params"]]
+
+
+def _grads_before() -> dict[int, float]:
+    return {id(p): _grad_sum(p) for p in _optimized()}
+
+
+def _grads_after(before: dict[int, float]) -> None:
+    """Parameters whose gradient this backward changed hold gradients no step has used yet."""
+    for p in _optimized():
+        if _grad_sum(p) != before.get(id(p), 0.0):
+            _UNUSED[id(p)] = p
+
+
+def _clearing(params: list[Any]) -> None:
+    """A zero_grad over ``params``: does it throw away gradients no step has used?"""
+    if _PAUSED[0]:
+        return
+    if any(id(p) in _UNUSED and _grad_sum(p) > 0 for p in params):
+        _DATA["discarded_gradients"] += 1
+    for p in params:
+        _UNUSED.pop(id(p), None)
+
+
+def _wrap_zero_grad() -> None:
+    optimizer_zero_grad = torch.optim.Optimizer.zero_grad
+    module_zero_grad = torch.nn.Module.zero_grad
+
+    def zero_optimizer(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _clearing([p for g in self.param_groups for p in g["params"]])
+        return optimizer_zero_grad(self, *args, **kwargs)
+
+    def zero_module(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _clearing(list(self.parameters()))
+        return module_zero_grad(self, *args, **kwargs)
+
+    torch.optim.Optimizer.zero_grad = zero_optimizer  # type: ignore[method-assign]
+    torch.nn.Module.zero_grad = zero_module  # type: ignore[method-assign]
+
+
 def _clip_check(parameters: Any) -> list[Any]:
     params = [parameters] if isinstance(parameters, torch.Tensor) else list(parameters)
     if _SCALED[0] and not _SCALED[1]:
@@ -189,20 +236,22 @@ def _wrap_backward() -> None:
 
     def backward(self: Any, *args: Any, **kwargs: Any) -> Any:
         _record_loss(self)
-        stale = _stale_before()
+        stale, grads = _stale_before(), _grads_before()
         try:
             return tensor_backward(self, *args, **kwargs)
         finally:
             _stale_after(stale)
+            _grads_after(grads)
 
     def autograd(tensors: Any, *args: Any, **kwargs: Any) -> Any:
         first = tensors[0] if isinstance(tensors, (list, tuple)) and tensors else tensors
         _record_loss(first)
-        stale = _stale_before()
+        stale, grads = _stale_before(), _grads_before()
         try:
             return autograd_backward(tensors, *args, **kwargs)
         finally:
             _stale_after(stale)
+            _grads_after(grads)
 
     torch.Tensor.backward = backward  # type: ignore[method-assign]
     torch.autograd.backward = autograd  # type: ignore[assignment]
@@ -300,6 +349,7 @@ def install() -> None:
     torch.nn.modules.module.register_module_forward_pre_hook(_forward_pre)
     torch.nn.modules.module.register_module_forward_hook(_forward_post)
     _wrap_backward()
+    _wrap_zero_grad()
     _wrap_amp_and_clipping()
     _wrap_optimizers()
     _wrap_schedulers()

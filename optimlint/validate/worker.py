@@ -37,7 +37,9 @@ def _child(job: dict[str, Any]) -> int:
     os.environ.update(job.get("env", {}))
     script = job["script"]
     folder = os.path.dirname(os.path.abspath(script))
-    os.chdir(folder)
+    # a fixture project runs from its top folder (`python tools/train.py`); sys.path[0] is the
+    # script's own folder, as for `python SCRIPT`
+    os.chdir(job.get("cwd") or folder)
     sys.argv = [script]
     sys.path.insert(0, folder)
 

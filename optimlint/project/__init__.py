@@ -1,0 +1,388 @@
+"""The project linker: which file of the project an imported name comes from.
+
+Real training code is spread over modules: ``tools/train.py`` steps the scheduler and calls
+``train(...)`` from ``lib/core/function.py``, where the optimizer is stepped. The linker lets the
+analysis of one file follow such a call into the module that defines it.
+
+- The **project root** is the nearest folder above a file holding ``pyproject.toml``,
+  ``setup.py``, ``setup.cfg`` or ``.git`` (else the folder the run started in, when the file is
+  below it, else the file's own folder). Nothing outside it is ever read, and installed packages
+  never are.
+- An absolute import ``a.b.c`` is looked for as ``a/b/c.py`` or ``a/b/c/__init__.py`` under the
+  *search roots* of the importing file, nearest first: its own folder (``sys.path[0]`` of a
+  script), each folder above it up to the project root, and the ``lib/`` and ``src/`` folders of
+  each of those (where research code puts its package and adds it to ``sys.path``). A relative
+  import is resolved from the importing file's package folder.
+- A module is first read with Python's own ``ast`` into a :class:`ModuleSummary` (plain data: its
+  top-level functions and classes with their bases, and its imports), which is enough to follow
+  re-exports (``from .function import train`` in an ``__init__.py``) and to know a class is an
+  ``nn.Module`` or an ``LRScheduler``. Only a module whose function or class the analysis really
+  enters is parsed with libcst.
+- The work is bounded: at most :data:`MAX_MODULES` modules are read for one linted file, and a
+  module larger than the analysis limit is left out (its calls stay opaque, as without linking).
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from ..analysis.torch_api import base_role
+
+if TYPE_CHECKING:
+    from ..analysis import SourceUnit
+
+MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+# Modules read (summarized) on behalf of one linted file; beyond it calls stay opaque.
+MAX_MODULES = 64
+MAX_MODULE_BYTES = 1_000_000
+_MAX_HOPS = 8  # re-exports followed for one name
+
+def find_root(path: Path) -> Path | None:
+    """The nearest folder above ``path`` that marks a project, or None."""
+    for folder in path.parents:
+        if any((folder / marker).exists() for marker in MARKERS):
+            return folder
+    return None
+
+
+@dataclass
+class Definition:
+    """A top-level function or class of a project module."""
+
+    path: Path
+    name: str
+    kind: str  # function | class
+    bases: tuple[str, ...] = ()  # classes: qualified names of the bases, as the module imports them
+    line: int = 0
+
+
+@dataclass
+class ModuleSummary:
+    """What one ``ast`` pass learns of a module: plain data, no syntax tree."""
+
+    path: Path
+    defs: dict[str, Definition] = field(default_factory=dict)
+    imports: dict[str, str] = field(default_factory=dict)  # bound name -> qualified (relative: leading dots)
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return None if base is None else f"{base}.{node.attr}"
+    if isinstance(node, ast.Subscript):  # Generic[T], LRScheduler[...]: the class itself
+        return _dotted(node.value)
+    return None
+
+
+def summarize(path: Path, text: str) -> ModuleSummary | None:
+    """The summary of a module's text; None when it does not parse."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text, filename=str(path))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    summary = ModuleSummary(path)
+    for stmt in _module_level(tree.body):
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            _record_import(stmt, summary.imports)
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            summary.defs[stmt.name] = Definition(path, stmt.name, "function", line=stmt.lineno)
+        elif isinstance(stmt, ast.ClassDef):
+            bases = []
+            for base in stmt.bases:
+                dotted = _dotted(base)
+                if dotted is not None:
+                    head, _, rest = dotted.partition(".")
+                    qualified = summary.imports.get(head)
+                    if qualified is not None:
+                        bases.append(f"{qualified}.{rest}" if rest else qualified)
+                    else:
+                        bases.append(dotted)  # a class of this module (or unknown)
+            summary.defs[stmt.name] = Definition(path, stmt.name, "class", tuple(bases), stmt.lineno)
+    return summary
+
+
+def _module_level(body: list[ast.stmt]) -> list[ast.stmt]:
+    """Module-level statements, including those under ``if``/``try`` (``try: from x import y``)."""
+    out: list[ast.stmt] = []
+    for stmt in body:
+        out.append(stmt)
+        if isinstance(stmt, ast.If):
+            out.extend(_module_level(stmt.body + stmt.orelse))
+        elif isinstance(stmt, ast.Try):
+            out.extend(_module_level(stmt.body + stmt.orelse))
+    return out
+
+
+def _record_import(stmt: ast.Import | ast.ImportFrom, imports: dict[str, str]) -> None:
+    if isinstance(stmt, ast.Import):
+        for alias in stmt.names:
+            if alias.asname:
+                imports[alias.asname] = alias.name
+            else:
+                head = alias.name.partition(".")[0]
+                imports[head] = head
+        return
+    base = "." * stmt.level + (stmt.module or "")
+    if base == "__future__":
+        return
+    for alias in stmt.names:
+        if alias.name == "*":
+            continue
+        qualified = f"{base}{alias.name}" if base.endswith(".") or not base else f"{base}.{alias.name}"
+        imports[alias.asname or alias.name] = qualified
+
+
+class Linker:
+    """Finds and reads the project modules a linted file reaches. One per run (or per file for
+    the flake8 plugin); it caches what it read, so each module is read once."""
+
+    def __init__(self, cwd: Path | None = None, shown: dict[Path, str] | None = None) -> None:
+        self.cwd = (cwd or Path.cwd()).resolve()
+        # how the files of the run are shown (as named on the command line); other modules are
+        # shown relative to ``cwd``
+        self.shown = shown or {}
+        self._summaries: dict[Path, ModuleSummary | None] = {}
+        self._units: dict[Path, SourceUnit | None] = {}
+        self._roots: dict[Path, list[Path]] = {}
+        self._found: dict[tuple[Path, str], Path | None] = {}
+        self._lookups: dict[tuple[Path, str], tuple[Definition | None, frozenset[Path]]] = {}
+        self._exists: dict[Path, bool] = {}
+        self._project_roots: dict[Path, Path] = {}
+        # the modules the current linted file's analysis used: its budget, and what its cached
+        # results depend on
+        self.touched: set[Path] = set()
+        self.texts: dict[Path, bytes] = {}  # the bytes of every module read
+        self._recordings: list[set[Path]] = []
+        self._budget_hit = False
+
+    # ------------------------------------------------------------------ files
+    def start_file(self) -> None:
+        """A new linted file: its own budget of modules (the same whatever was linted before)."""
+        self.touched = set()
+
+    def _touch(self, path: Path) -> bool:
+        for recording in self._recordings:
+            recording.add(path)
+        if path in self.touched:
+            return True
+        if len(self.touched) >= MAX_MODULES:
+            self._budget_hit = True
+            return False
+        self.touched.add(path)
+        return True
+
+    def dependencies(self) -> dict[str, str]:
+        """The SHA-256 of each project module the current file's analysis read."""
+        import hashlib
+
+        return {str(p): hashlib.sha256(self.texts[p]).hexdigest() for p in sorted(self.touched) if p in self.texts}
+
+    def register(self, path: Path, unit: SourceUnit) -> None:
+        """The linted file itself: an import of it gets this unit, not a second copy."""
+        self._units[path.resolve()] = unit
+
+    def project_root(self, file: Path) -> Path:
+        folder = file.parent
+        root = self._project_roots.get(folder)
+        if root is None:
+            root = find_root(file)
+            if root is None:
+                root = self.cwd if self.cwd in file.parents else folder
+            self._project_roots[folder] = root
+        return root
+
+    def _isfile(self, path: Path) -> bool:
+        found = self._exists.get(path)
+        if found is None:
+            found = self._exists[path] = path.is_file()
+        return found
+
+    def search_roots(self, file: Path) -> list[Path]:
+        folder = file.parent
+        roots = self._roots.get(folder)
+        if roots is None:
+            top = self.project_root(file)
+            chain = [folder]
+            if top in folder.parents:
+                chain.extend(p for p in folder.parents if p == top or top in p.parents)
+            roots = []
+            for base in chain:
+                roots.extend((base, base / "lib", base / "src"))
+            self._roots[folder] = roots = [r for r in roots if r == folder or r.is_dir()]
+        return roots
+
+    def find_module(self, dotted: str, importer: Path) -> Path | None:
+        """The file of module ``dotted`` (``.x`` and ``..x`` relative to ``importer``)."""
+        key = (importer.parent, dotted)
+        if key in self._found:
+            return self._found[key]
+        found: Path | None = None
+        level = len(dotted) - len(dotted.lstrip("."))
+        parts = [p for p in dotted[level:].split(".") if p]
+        if level:
+            base = importer.parent
+            for _ in range(level - 1):
+                base = base.parent
+            candidates = [base]
+        else:
+            candidates = self.search_roots(importer)
+        for root in candidates:
+            target = root.joinpath(*parts)
+            for path in (target.with_name(target.name + ".py") if parts else None, target / "__init__.py"):
+                if path is not None and self._isfile(path):
+                    found = path.resolve()
+                    break
+            if found is not None:
+                break
+        self._found[key] = found
+        return found
+
+    def summary(self, path: Path) -> ModuleSummary | None:
+        if not self._touch(path):
+            return None
+        if path in self._summaries:
+            return self._summaries[path]
+        try:
+            data = path.read_bytes()
+        except OSError:
+            data = b""
+        summary = None
+        if data and len(data) <= MAX_MODULE_BYTES:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+            if text is not None:
+                summary = summarize(path, text)
+                self.texts[path] = data
+        self._summaries[path] = summary
+        return summary
+
+    # ------------------------------------------------------------------ names
+    def lookup(self, qualified: str, importer: Path, hops: int = 0) -> Definition | None:
+        """The project function or class an imported name refers to: ``lib.core.function.train``
+        (or ``.function.train``, relative to ``importer``), following re-exports."""
+        if qualified.startswith("builtins.") or hops > _MAX_HOPS:
+            return None
+        key = (importer.parent, qualified)
+        cached = self._lookups.get(key)
+        if cached is not None:
+            found, used = cached
+            return found if all(self._touch(p) for p in used) else None
+        self._lookups[key] = (None, frozenset())  # a cycle of re-exports ends here
+        used: set[Path] = set()
+        self._recordings.append(used)
+        outer_hit, self._budget_hit = self._budget_hit, False
+        try:
+            found = self._lookup(qualified, importer, hops)
+        finally:
+            self._recordings.pop()
+        for recording in self._recordings:  # an enclosing lookup used them too
+            recording.update(used)
+        if self._budget_hit:  # cut short by this file's budget: another file may get further
+            del self._lookups[key]
+        else:
+            self._lookups[key] = (found, frozenset(used))
+        self._budget_hit = self._budget_hit or outer_hit
+        return found
+
+    def _lookup(self, qualified: str, importer: Path, hops: int) -> Definition | None:
+        level = len(qualified) - len(qualified.lstrip("."))
+        parts = qualified[level:].split(".")
+        prefix = "." * level
+        for cut in range(len(parts) - 1, -1 if level else 0, -1):
+            module = prefix + ".".join(parts[:cut])
+            if module == "":
+                continue
+            path = self.find_module(module, importer)
+            if path is None:
+                continue
+            rest = parts[cut:]
+            if len(rest) != 1:
+                return None  # a class attribute, or a submodule that does not exist
+            summary = self.summary(path)
+            if summary is None:
+                return None
+            name = rest[0]
+            found = summary.defs.get(name)
+            if found is not None:
+                return found
+            target = summary.imports.get(name)
+            if target is not None:
+                return self.lookup(target, path, hops + 1)
+            return None
+        return None
+
+    def base_definitions(self, definition: Definition) -> list[tuple[str, Definition | None]]:
+        """Each base of a class: its qualified name (as written, resolved through the module's
+        imports) and, for a project class, its definition."""
+        out: list[tuple[str, Definition | None]] = []
+        summary = self.summary(definition.path)
+        for base in definition.bases:
+            local = summary.defs.get(base) if summary is not None and "." not in base else None
+            out.append((base, local if local is not None else self.lookup(base, definition.path)))
+        return out
+
+    def class_role(self, definition: Definition, seen: frozenset[str] = frozenset()) -> str:
+        """``module``, ``scheduler``, ``optimizer`` (through any chain of project bases) or
+        ``plain``."""
+        key = f"{definition.path}:{definition.name}"
+        if key in seen or len(seen) > _MAX_HOPS:
+            return "plain"
+        for qualified, base in self.base_definitions(definition):
+            role = base_role(qualified)
+            if role is None and base is not None and base.kind == "class":
+                role = self.class_role(base, seen | {key})
+                role = None if role == "plain" else role
+            if role is not None:
+                return role
+        return "plain"
+
+    # ------------------------------------------------------------------ syntax trees
+    def unit(self, path: Path) -> SourceUnit | None:
+        """The parsed module (libcst, with its index), or None when it cannot be analysed."""
+        if path in self._units:
+            return self._units[path]
+        from ..analysis import SourceUnit
+
+        unit = None
+        data = self.texts.get(path)
+        if data is None and self.summary(path) is not None:
+            data = self.texts.get(path)
+        if data is not None:
+            try:
+                module = cst.parse_module(data.decode("utf-8"))
+            except (cst.ParserSyntaxError, RecursionError, UnicodeDecodeError, ValueError):
+                module = None
+            if module is not None:
+                unit = SourceUnit.of(module, self.display(path))
+                unit.file = path
+        self._units[path] = unit
+        return unit
+
+    def node(self, definition: Definition) -> tuple[SourceUnit, cst.FunctionDef | cst.ClassDef] | None:
+        unit = self.unit(definition.path)
+        if unit is None:
+            return None
+        found = unit.index.definitions.get(definition.name)
+        if found is None:
+            return None
+        return unit, found
+
+    def display(self, path: Path) -> str:
+        if path in self.shown:
+            return self.shown[path]
+        try:
+            return path.relative_to(self.cwd).as_posix()
+        except ValueError:
+            return str(path)
