@@ -8,7 +8,7 @@ the same values that produced the code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hypothesis import strategies as st
 
@@ -320,3 +320,379 @@ def scripts(draw: st.DrawFn, simple: bool = False) -> Script:
         guard=guard,
         events=tuple(events),
     )
+
+
+# --- the same script as a project: cross-function and cross-module renderings -----------------
+#
+# A :class:`Layout` says which loop levels of a script become functions (or methods of a
+# ``Trainer`` class), in which module of a small project each lives, and how the modules import
+# each other. :func:`render_project` writes the script that way as ``{relative path: text}``; the
+# entry point is always ``train.py``, which keeps the set-up (model, optimizer, ...). The levels:
+#   fit    the epoch loop with its "pre"/"post" events (only with an epoch loop)
+#   epoch  the batch loop
+#   step   the batch-loop body
+# A lower level made into a function is called from the level above (or from train.py). Only
+# layouts that keep the program's meaning are drawn (:func:`layouts`); the one value that flows
+# between the events is ``loss``, so a function that assigns it returns it to its caller (unless
+# the script's own wrapper is that function: render() returns nothing there), and a layout that
+# would make ``loss`` local where the single file reads a value assigned elsewhere is not drawn.
+# ``test_projects_run_like_the_single_file`` runs both renderings with torch and compares.
+
+LEVELS = ("fit", "epoch", "step")
+# module name -> file; "training" and "lib.loops" are packages whose __init__.py re-exports
+MODULE_FILES = {
+    "train": "train.py",
+    "engine": "engine.py",
+    "training.loops": "training/loops.py",
+    "training.steps": "training/steps.py",
+    "lib.loops.core": "lib/loops/core.py",
+}
+PACKAGE_OF = {"training.loops": "training", "training.steps": "training", "lib.loops.core": "lib.loops"}
+PACKAGE_INITS = {"training": "training/__init__.py", "lib.loops": "lib/loops/__init__.py"}
+ALIASES = {"engine": "eng", "training": "trn", "lib.loops": "lp"}
+FUNCTION_NAMES = {"fit": "fit", "epoch": "train_one_epoch", "step": "train_step"}
+OBJECTS = ("model", "optimizer", "criterion", "scheduler", "scaler")
+RENAMED = {"model": "net", "optimizer": "opt", "criterion": "loss_fn", "scheduler": "sched", "scaler": "grad_scaler"}
+# how a module names what it imports from another module of the project
+#   from     from engine import f / from training import f (the package's re-export) / relative
+#   alias    import engine as eng; eng.f(...) / import training as trn; trn.f(...) / from . import steps as _steps
+#   direct   from training.steps import f (the defining module, not the re-export)
+#   dotted   import engine; engine.f(...) / import training.steps; training.steps.f(...) / from . import steps
+#   syspath  like "from", but lib/ is put on sys.path and its package imported as `loops`
+ACCESS = ("from", "alias", "direct", "dotted", "syspath")
+
+
+@dataclass(frozen=True)
+class Layout:
+    levels: tuple[str, ...] = ()  # the levels made into functions/methods, outermost first
+    style: str = "function"  # function | method (of a Trainer class)
+    homes: tuple[str, ...] = ()  # function style: each level's module (MODULE_FILES)
+    cls: str = "train"  # method style: the module of Trainer
+    base: str | None = None  # method style: the module of BaseTrainer, Trainer's base (None: no base)
+    in_base: tuple[bool, ...] = ()  # method style, with a base: each level's method is BaseTrainer's
+    access: str = "from"
+    rename: bool = False  # helpers name their parameters net/opt/loss_fn/sched/grad_scaler
+    keywords: bool = False  # calls of helper functions pass keyword arguments
+    factories: str | None = None  # the module of make_optimizer()/make_scheduler() (None: built inline)
+
+
+def _effective(script: Script, layout: Layout) -> Layout:
+    """A wrapper script's own function or Trainer is its "epoch" level (and fixes the style)."""
+    if script.wrapper is None:
+        return layout
+    style = "method" if script.wrapper == "method" else "function"
+    levels = tuple(lv for lv in LEVELS if lv in (*layout.levels, "epoch"))
+    if levels == layout.levels and style == layout.style:
+        return layout
+    old = dict(zip(layout.levels, layout.homes))
+    homes = tuple(old.get(lv, "train") for lv in levels) if style == "function" else ()
+    in_base = tuple(dict(zip(layout.levels, layout.in_base)).get(lv, False) for lv in levels)
+    return replace(layout, levels=levels, homes=homes, style=style, in_base=in_base)
+
+
+class _Project:
+    def __init__(self, script: Script, layout: Layout) -> None:
+        self.script, self.layout = script, layout
+        self.p = _paths(script)
+        self.imports: dict[str, list[str]] = {m: [] for m in MODULE_FILES}
+        self.defs: dict[str, list[str]] = {m: [] for m in MODULE_FILES}
+        self.exported: dict[str, list[str]] = {m: [] for m in MODULE_FILES}
+        self.used: set[str] = {"train"}
+        self.objects = [n for n in OBJECTS if n in ("model", "optimizer", "criterion") or getattr(script, n)]
+
+    # -- imports between the modules
+    def _add(self, module: str, line: str) -> None:
+        if line not in self.imports[module]:
+            self.imports[module].append(line)
+
+    def ref(self, importer: str, target: str, name: str) -> str:
+        """The expression ``importer`` calls ``target``'s ``name`` by, adding the import it needs."""
+        self.used.add(target)
+        if target not in ("train",) and name not in self.exported[target]:
+            self.exported[target].append(name)
+        if importer == target:
+            return name
+        access = self.layout.access
+        package = PACKAGE_OF.get(target)
+        if package is not None and PACKAGE_OF.get(importer) == package:
+            sub = target.rsplit(".", 1)[1]
+            if access == "alias":
+                self._add(importer, f"from . import {sub} as _{sub}")
+                return f"_{sub}.{name}"
+            if access == "dotted":
+                self._add(importer, f"from . import {sub}")
+                return f"{sub}.{name}"
+            self._add(importer, f"from .{sub} import {name}")
+            return name
+        if package is None:  # engine.py
+            if access == "alias":
+                self._add(importer, f"import {target} as {ALIASES[target]}")
+                return f"{ALIASES[target]}.{name}"
+            if access == "dotted":
+                self._add(importer, f"import {target}")
+                return f"{target}.{name}"
+            self._add(importer, f"from {target} import {name}")
+            return name
+        if access == "alias":
+            self._add(importer, f"import {package} as {ALIASES[package]}")
+            return f"{ALIASES[package]}.{name}"
+        if access == "dotted":
+            self._add(importer, f"import {target}")
+            return f"{target}.{name}"
+        if access == "direct":
+            self._add(importer, f"from {target} import {name}")
+            return name
+        if access == "syspath" and package == "lib.loops":
+            depth = MODULE_FILES[importer].count("/")
+            here = "os.path.abspath(__file__)"
+            for _ in range(depth + 1):
+                here = f"os.path.dirname({here})"
+            self._add(importer, "import os")
+            self._add(importer, "import sys")
+            self._add(importer, f'sys.path.insert(0, os.path.join({here}, "lib"))')
+            self._add(importer, f"from loops import {name}")
+            return name
+        self._add(importer, f"from {package} import {name}")
+        return name
+
+    # -- levels
+    def names(self, method: bool) -> dict[str, str]:
+        """How a helper names the objects (``o`` of _event_line)."""
+        own = {n: (RENAMED[n] if self.layout.rename else n) for n in OBJECTS}
+        if method:
+            return {**{n: f"self.{v}" for n, v in own.items()}, "accum": "self.accum"}
+        return {**own, "accum": "accum"}
+
+    def extracted(self, level: str) -> bool:
+        return level in self.layout.levels
+
+    def returns(self, level: str) -> bool:
+        """Whether the function of ``level`` returns ``loss`` (its caller assigns it)."""
+        if "loss" not in self.script.batch_events:
+            return False
+        return level == "step" or (level == "epoch" and self.script.wrapper is None)
+
+    def call(self, level: str, where: str, o: dict[str, str], method: bool) -> str:
+        """The statement that runs extracted ``level`` from ``where`` (objects named by ``o``;
+        ``method``: the caller is a Trainer method)."""
+        name = FUNCTION_NAMES[level]
+        extra = ["x", "y"] if level == "step" else ["loader"]
+        if self.layout.style == "method":
+            target = "self" if method else "trainer"
+            text = f"{target}.{name}({', '.join(extra)})"
+        else:
+            home = self.layout.homes[self.layout.levels.index(level)]
+            func = self.ref(where, home, name)
+            callee = self.names(False)
+            args = [(callee[n], o[n]) for n in self.objects] + [(e, e) for e in extra]
+            if level != "step" and self.script.guard is not None:
+                args.append(("accum", o["accum"]))
+            text = f"{func}({', '.join(f'{k}={v}' if self.layout.keywords else v for k, v in args)})"
+        return f"loss = {text}" if self.returns(level) else text
+
+    def inline(self, level: str, where: str, o: dict[str, str], indent: str, method: bool) -> list[str]:
+        """``level``'s code written where it runs; extracted levels below it become calls."""
+        s = self.script
+        guard_header = "for i, (x, y) in enumerate(loader):" if s.enumerate_batches or s.guard else "for x, y in loader:"
+        if level == "fit":
+            lines = [f"{indent}for epoch in range({N_EPOCHS}):"]
+            lines += _block(s, s.at("pre"), o, indent + "    ")
+            lines += self.below("epoch", where, o, indent + "    ", method)
+            lines += _block(s, s.at("post"), o, indent + "    ")
+            return lines
+        if level == "epoch":
+            return [f"{indent}{guard_header}"] + self.below("step", where, o, indent + "    ", method)
+        body = _block(s, s.batch_events, o, indent, s.guard)
+        return [line.replace("% accum", f"% {o['accum']}") for line in body] or [f"{indent}pass"]
+
+    def below(self, level: str, where: str, o: dict[str, str], indent: str, method: bool) -> list[str]:
+        if self.extracted(level):
+            return [f"{indent}{self.call(level, where, o, method)}"]
+        return self.inline(level, where, o, indent, method)
+
+    def function(self, level: str, home: str) -> None:
+        o = self.names(False)
+        params = [o[n] for n in self.objects] + (["x", "y"] if level == "step" else ["loader"])
+        if level != "step" and self.script.guard is not None:
+            params.append("accum")
+        lines = [f"def {FUNCTION_NAMES[level]}({', '.join(params)}):"]
+        lines += self.inline(level, home, o, "    ", False)
+        if self.returns(level):
+            lines.append("    return loss")
+        self.defs[home] += [*lines, "", ""]
+
+    def method(self, level: str, home: str) -> list[str]:
+        o = self.names(True)
+        params = ["self"] + (["x", "y"] if level == "step" else ["loader"])
+        lines = [f"    def {FUNCTION_NAMES[level]}({', '.join(params)}):"]
+        lines += self.inline(level, home, o, "        ", True)
+        if self.returns(level):
+            lines.append("        return loss")
+        return lines
+
+    def classes(self) -> None:
+        layout = self.layout
+        own = self.names(False)
+        params = [own[n] for n in self.objects] + (["accum"] if self.script.guard is not None else [])
+        init = [f"    def __init__(self, {', '.join(params)}):"]
+        init += [f"        self.{p} = {p}" for p in params]
+        base = layout.base
+        top: list[list[str]] = [] if base else [init]
+        low: list[list[str]] = [init] if base else []
+        for k, level in enumerate(layout.levels):
+            home = base if base and layout.in_base[k] else layout.cls
+            (low if base and layout.in_base[k] else top).append(self.method(level, home))
+        if base:
+            self.used.add(base)
+            body = [line for m in low for line in ["", *m]][1:]
+            self.defs[base] += ["class BaseTrainer:", *body, "", ""]
+            parent = self.ref(layout.cls, base, "BaseTrainer")
+            header = f"class Trainer({parent}):"
+        else:
+            header = "class Trainer:"
+        body = [line for m in top for line in ["", *m]][1:] or ["    pass"]
+        self.used.add(layout.cls)
+        self.defs[layout.cls] += [header, *body, "", ""]
+
+    # -- the files
+    def render(self) -> dict[str, str]:
+        s, layout, p = self.script, self.layout, self.p
+        t, nn = p["torch"], p["nn"]
+        setup = ["", f'device = {t}.device("cpu")']
+        if s.model == "linear":
+            setup.append(f"model = {nn}.Linear(4, 2)")
+        else:
+            setup.append(f"model = {nn}.Sequential({nn}.Linear(4, 8), {nn}.ReLU(), {nn}.Linear(8, 2))")
+        move_line = {
+            "to_before": "model.to(device)", "cuda_before": "model.cuda()", "to_after": "model.to(device)",
+            "cuda_after": "model.cuda()", "assign_after": "model = model.to(device)",
+        }.get(s.move or "")
+        if move_line and s.move in ("to_before", "cuda_before"):
+            setup.append(move_line)
+        setup.append(f"criterion = {nn}.MSELoss()")
+        setup.append(f"loader = [({t}.randn(8, 4), {t}.randn(8, 2)) for _ in range({N_BATCHES})]")
+        o = self.names(False)
+        if layout.factories:
+            home = layout.factories
+            m, opt = o["model"], o["optimizer"]
+            self.defs[home] += [f"def make_optimizer({m}):",
+                                f"    return {p['optimizer']}({m}.parameters(), {_optimizer_args(s)})", "", ""]
+            setup.append(f"optimizer = {self.ref('train', home, 'make_optimizer')}(model)")
+        else:
+            setup.append(f"optimizer = {p['optimizer']}(model.parameters(), {_optimizer_args(s)})")
+        if move_line and s.move in ("to_after", "cuda_after", "assign_after"):
+            setup.append(move_line)
+        if s.scheduler:
+            if layout.factories:
+                home, opt = layout.factories, o["optimizer"]
+                self.defs[home] += [f"def make_scheduler({opt}, loader):",
+                                    f"    return {p['scheduler']}({opt}, {_scheduler_args(s)})", "", ""]
+                setup.append(f"scheduler = {self.ref('train', home, 'make_scheduler')}(optimizer, loader)")
+            else:
+                setup.append(f"scheduler = {p['scheduler']}(optimizer, {_scheduler_args(s)})")
+        if s.scaler:
+            setup.append(f"scaler = {p['scaler']}")
+        if s.guard is not None:
+            setup.append("accum = 2")
+        setup.append("")
+
+        plain = {**{n: n for n in OBJECTS}, "accum": "accum"}
+        if layout.style == "method" and layout.levels:
+            self.classes()
+            args = self.objects + (["accum"] if s.guard is not None else [])
+            cls = self.ref("train", layout.cls, "Trainer")
+            tail = [f"trainer = {cls}({', '.join(args)})"]
+        else:
+            for k, level in enumerate(layout.levels):
+                self.function(level, layout.homes[k])
+            tail = []
+        outer = "fit" if s.epoch_loop else "epoch"
+        tail += self.below(outer, "train", plain, "", False)
+
+        files: dict[str, str] = {}
+        for module in MODULE_FILES:
+            if module not in self.used:
+                continue
+            lines = _import_lines(s) + self.imports[module]
+            if module == "train":
+                lines += setup + self.defs[module] + tail
+            else:
+                while self.defs[module] and self.defs[module][-1] == "":
+                    self.defs[module].pop()
+                lines += ["", "", *self.defs[module]]
+            files[MODULE_FILES[module]] = "\n".join(lines) + "\n"
+        for package, init in PACKAGE_INITS.items():
+            inner = [m for m in MODULE_FILES if PACKAGE_OF.get(m) == package and m in self.used]
+            if inner:
+                files[init] = "".join(
+                    f"from .{m.rsplit('.', 1)[1]} import {', '.join(self.exported[m])}\n" for m in inner if self.exported[m])
+        return files
+
+
+def render_project(script: Script, layout: Layout = Layout()) -> dict[str, str]:
+    """``script`` as a project, ``{relative path: text}``: the entry point ``train.py`` and the
+    modules ``layout`` puts helpers in. With no level extracted (and no wrapper) it is
+    ``{"train.py": render(script)}``."""
+    if not layout.levels and script.wrapper is None and not layout.factories:
+        return {"train.py": render(script)}
+    return _Project(script, _effective(script, layout)).render()
+
+
+def allowed_levels(script: Script) -> list[str]:
+    """The levels a layout may extract without changing what ``script`` does (see above)."""
+    pre = "loss" in script.at("pre")
+    post = "loss" in script.at("post")
+    allowed = []
+    if script.epoch_loop:
+        allowed.append("fit")  # alone: its locals are the module's globals, moved together
+    if not pre or script.wrapper is not None:
+        allowed.append("epoch")
+    if script.guard is None and not pre:
+        allowed.append("step")
+    return allowed
+
+
+@st.composite
+def layouts(draw: st.DrawFn, script: Script) -> Layout:
+    """A layout of ``script`` as a project that keeps its meaning: which levels become functions
+    or Trainer methods, in which modules, imported how."""
+    allowed = allowed_levels(script)
+    levels = [lv for lv in allowed if draw(st.booleans())]
+    if script.wrapper is not None and "epoch" not in levels:
+        levels = [lv for lv in LEVELS if lv in (*levels, "epoch")]
+    inner = [lv for lv in levels if lv != "fit"]
+    if "fit" in levels and inner and ("loss" in script.at("pre") or "loss" in script.at("post")):
+        levels.remove("fit")  # fit's locals would hide the epoch-level loss from the helpers below
+    if script.wrapper is not None and "fit" in levels and ("loss" in script.at("pre") or "loss" in script.at("post")):
+        levels.remove("fit")
+    style = {"function": "function", "method": "method"}.get(script.wrapper or "", None)
+    style = style or draw(st.sampled_from(("function", "function", "method")))
+    # the modules in an order no import goes against (no cycles); a package's modules together
+    order = draw(st.permutations(("engine", "training", "lib")))
+    modules = ["train"]
+    for name in order:
+        modules += {"engine": ["engine"], "training": ["training.loops", "training.steps"], "lib": ["lib.loops.core"]}[name]
+    homes: tuple[str, ...] = ()
+    cls, base, in_base = "train", None, ()
+    if style == "function":
+        picks = sorted(draw(st.lists(st.integers(0, len(modules) - 1), min_size=len(levels), max_size=len(levels))))
+        homes = tuple(modules[k] for k in picks)
+    elif levels:
+        c = draw(st.integers(0, len(modules) - 1))
+        cls = modules[c]
+        if draw(st.booleans()):
+            base = modules[draw(st.integers(c, len(modules) - 1))]
+            in_base = tuple(draw(st.booleans()) for _ in levels)
+    factories = draw(st.sampled_from((None, None, *modules)))
+    return Layout(
+        levels=tuple(levels), style=style, homes=homes, cls=cls, base=base, in_base=in_base,
+        access=draw(st.sampled_from(ACCESS)), rename=draw(st.booleans()), keywords=draw(st.booleans()),
+        factories=factories,
+    )
+
+
+@st.composite
+def projects(draw: st.DrawFn, simple: bool = False) -> tuple[Script, Layout]:
+    """A script and a layout of it as a project (see :func:`render_project`)."""
+    script = draw(scripts(simple=simple))
+    return script, draw(layouts(script))

@@ -55,3 +55,13 @@ def test_readme_schedule_chart_is_real(monkeypatch: pytest.MonkeyPatch, capsys: 
     assert out.rstrip() == block.group(2).rstrip()
     assert "OneCycleLR" in out and "after optimlint --fix --unsafe-fixes" in out
     assert (ROOT / "docs" / "img" / "onecycle-per-epoch.png").stat().st_size > 5000
+
+
+def test_readme_project_example_is_real(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's cross-module example (a fixture project) prints what the README shows."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```console\n\$ cd (\S+)\n\$ optimlint ([^\n]+)\n(.*?)```", readme, re.S)
+    assert block is not None
+    monkeypatch.chdir(ROOT / block.group(1))
+    main(["--no-cache", *block.group(2).split()])
+    assert capsys.readouterr().out.strip() == block.group(3).strip()

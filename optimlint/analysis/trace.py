@@ -303,6 +303,9 @@ class Interpreter:
         self.externals: dict[str, Obj] = {}
         self.overwrite_on_conversion = False
         self._loop_names: dict[cst.CSTNode, frozenset[str]] = {}
+        # functions traced at a call with nothing cut by the depth limit, and the count of cuts
+        self.entered: set[cst.FunctionDef] = set()
+        self.cuts = 0
         self._roles = False  # parameters of the root being traced are given roles by their names
 
     @property
@@ -338,6 +341,10 @@ class Interpreter:
         main.live = None
         called = set(self.called_elsewhere).union(*(ctx.called_names() for ctx in list(self.contexts.values())))
         for func in list(main.functions.values()):
+            if func in self.entered:
+                # traced already where it is called, with its arguments bound and nothing cut by
+                # the depth limit: its own root would only repeat that with less known
+                continue
             self._roles = func.name.value not in called
             roots.append(Root(func, self._trace(lambda f=func: self._standalone_function(f))))
         # classes nested in functions register themselves while the traces run: iterate a copy
@@ -968,6 +975,8 @@ class Interpreter:
         closure: Env | None = None,
     ) -> Val:
         if func in self.stack or len(self.stack) >= MAX_INLINE_DEPTH:
+            if func not in self.stack:
+                self.cuts += 1
             union = union_all(positional + list(keywords.values()))
             if call is not None:
                 self.emit("pass", union.flat() & _tracked(union), call)
@@ -987,6 +996,7 @@ class Interpreter:
             target = node.body if node is not None else self.block
             self.stack.append(func)
             self.returns.append(EMPTY)
+            cuts = self.cuts
             try:
                 self._in(target, lambda: self._exec_function_body(func, env))
             finally:
@@ -994,6 +1004,8 @@ class Interpreter:
                 result = self.returns.pop()
             if node is not None:
                 self.block.append(node)
+                if self.cuts == cuts and instance is None:
+                    self.entered.add(func)
             return result
         finally:
             self.ctx = saved_ctx

@@ -91,7 +91,7 @@ class DuplicateParameterGroups(Rule):
                 if loc.event.kind != "construct" or id(call) in seen or not isinstance(call, cst.Call):
                     continue
                 for opt in loc.event.objs:
-                    if opt.kind != "optimizer":
+                    if opt.kind != "optimizer" or opt.evidence is not None:  # a torch constructor's params
                         continue
                     finding = self._check_one(model, call, opt)
                     if finding is not None:

@@ -36,6 +36,12 @@ class OptimizerBeforeMove(Rule):
     `model = copy.deepcopy(model)`), when the optimizer is first used after the move. An
     optimizer deliberately stepped before the move is left to OPT102, which checks its state.
 
+    The optimizer may come from a factory whose class is unknown (`build_optimizer(cfg, model)`,
+    `hydra.utils.instantiate(cfg.optimizer, params=model.parameters())`), and the move may
+    happen in another module of the project (a `Trainer.__init__` that does
+    `self.model = model.to(self.device)`, a wrapper whose `.to()` moves `self.network`): the
+    message then names the call and the file and line of the move.
+
     ## Why is this bad?
     An optimizer holds references to the parameter tensors it was given. On CPU, CUDA, ROCm,
     MPS and XPU, `Module.to()` swaps the data inside the same `Parameter` objects, so the

@@ -82,7 +82,8 @@ class ParametersNotCalled(Rule):
                 call = loc.event.node
                 if loc.event.kind != "construct" or id(call) in seen or not isinstance(call, cst.Call):
                     continue
-                if not any(o.kind == "optimizer" for o in loc.event.objs):
+                # a torch constructor: a factory's arguments (`build_optimizer(model, cfg)`) are its own
+                if not any(o.kind == "optimizer" and o.evidence is None for o in loc.event.objs):
                     continue
                 seen.add(id(call))
                 params = _params_arg(call)

@@ -43,9 +43,18 @@ class SchedulerStepBeforeOptimizerStep(Rule):
     ## What it does
     Checks for `scheduler.step()` running, within one iteration of a training loop, before the
     step of the optimizer it schedules: earlier in the same loop body, at the top of an epoch loop
-    whose batch loop (or a same-file `train(...)` function it calls) steps the optimizer, or in an
-    ignite `Events.EPOCH_STARTED` / `Events.ITERATION_STARTED` handler. `scaler.step(optimizer)`
-    counts as the optimizer's step.
+    whose batch loop (or a `train(...)` function it calls, in the same file or another module of
+    the project) steps the optimizer, or in an ignite `Events.EPOCH_STARTED` /
+    `Events.ITERATION_STARTED` handler. `scaler.step(optimizer)` counts as the optimizer's step.
+
+    The scheduler may be a `torch.optim.lr_scheduler` class, a project class deriving from
+    `LRScheduler` (torch warns for those too), the result of a factory
+    (`make_lr_scheduler(cfg, optimizer)`, `hydra.utils.instantiate(cfg.lr_scheduler, ...)`), or a
+    parameter of a function that nothing in the run calls
+    (`def do_train(cfg, model, loader, optimizer, scheduler)`): annotated as an `LRScheduler`, or
+    named `scheduler`/`lr_scheduler`, and then taken to schedule that function's optimizer
+    parameter. When the caller is linked (in the run, or followed from it), its argument
+    decides instead: a hand-written class with a `.step()` is not a torch scheduler.
 
     ## Why is this bad?
     Since PyTorch 1.1 the scheduler must be stepped after the optimizer. Stepping it first moves

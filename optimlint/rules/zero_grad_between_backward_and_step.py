@@ -46,7 +46,14 @@ class ZeroGradBetweenBackwardAndStep(Rule):
     Checks for gradients cleared after the `backward()` and before the `optimizer.step()` of the
     same iteration: `optimizer.zero_grad()`, `model.zero_grad()` on the optimizer's model, or a
     `for p in model.parameters(): p.grad = None` loop, with no other backward between the clear
-    and the step. Calls made in same-file functions count where the function is called.
+    and the step. Calls made in functions (of the file or of another module) count where the
+    function is called.
+
+    Also checks gradient accumulation undone the other way round: the gradients are cleared in
+    every iteration (typically first thing in the loop body) while the optimizer steps only under
+    an accumulation guard (`if (i + 1) % accum_steps == 0:`). Each clear throws away what the
+    iterations since the last step accumulated, so every step applies only the last
+    micro-batch's gradient, scaled down by `1 / accum_steps`.
 
     ## Why is this bad?
     `zero_grad()` sets every `.grad` to `None` (the default since PyTorch 2.0), and `step()`
@@ -82,8 +89,9 @@ class ZeroGradBetweenBackwardAndStep(Rule):
     block: the gradients the step sees are then exactly those of the backward. It is unsafe when
     the clearing happens in a called function (the call may do more) or a `continue`, `break`,
     `return` or `raise` lies between the two places. When the step is guarded (gradient
-    accumulation), the unsafe fix moves the clear to just after the step, inside the guard, so
-    that gradients accumulate again between steps.
+    accumulation, both shapes), the unsafe fix moves the clear to just after the step, inside the
+    guard, so that gradients accumulate again between steps; it is unsafe because micro-batches
+    left over at the end of an epoch then carry into the next epoch's first step.
 
     ## References
     - [torch.optim.Optimizer.zero_grad](https://pytorch.org/docs/stable/generated/torch.optim.Optimizer.zero_grad.html)
@@ -107,6 +115,13 @@ class ZeroGradBetweenBackwardAndStep(Rule):
         "    loss_fn(model(x), y).backward()\n"
         "    model.zero_grad()\n"
         "    opt.step()\n",
+        "import torch\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for i, (x, y) in enumerate(loader):\n"
+        "    opt.zero_grad()\n"
+        "    (loss_fn(model(x), y) / 4).backward()\n"
+        "    if (i + 1) % 4 == 0:\n"
+        "        opt.step()\n",
     )
     valid = (
         "import torch\n"
@@ -122,6 +137,14 @@ class ZeroGradBetweenBackwardAndStep(Rule):
         "    g_loss(gen, disc, z).backward()\n"
         "    d_opt.zero_grad()\n"
         "    g_opt.step()\n",
+        "import torch\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for i, (x, y) in enumerate(loader):\n"
+        "    if i % 4 == 0:\n"
+        "        opt.zero_grad()\n"
+        "    (loss_fn(model(x), y) / 4).backward()\n"
+        "    if (i + 1) % 4 == 0:\n"
+        "        opt.step()\n",
     )
 
     def check(self, model: ScriptModel) -> Iterator[Finding]:
