@@ -8,6 +8,7 @@ from ..analysis import ScriptModel
 from ..analysis.arguments import argument
 from ..analysis.bindings import Obj, dotted, overlaps
 from ..analysis.ordering import short
+from ..analysis.shapes import whole_parameters
 from ..analysis.trace import located
 from ..registry import Finding, Rule
 
@@ -106,7 +107,7 @@ class DuplicateParameterGroups(Rule):
         name = short(model.code(call.func), 30)
         sources = sorted(opt.param_sources, key=lambda s: s.uid)
         sets = [s for s in sources if s.origin is not None and _is_set(s.origin)]
-        whole = [s for s in sources if s.origin is not None and _whole(s.origin)]
+        whole = [s for s in sources if s.origin is not None and whole_parameters(s.origin)]
         pairs = [(a, b) for j, b in enumerate(whole) for a in whole[:j] if _overlap(a, b)]
         pairs += [(s, s) for s in whole if _self_overlap(s)]
         if not sets and not pairs:
@@ -215,19 +216,6 @@ def _is_set(origin: cst.CSTNode) -> bool:
         return True
     return isinstance(origin, cst.Call) and isinstance(origin.func, cst.Name) and origin.func.value in _SET_CALLS
 
-
-def _whole(origin: cst.CSTNode) -> bool:
-    """``m.parameters()`` / ``m.named_parameters()`` of whole modules (possibly in ``list(...)``
-    or ``itertools.chain(...)``): not a selection filtered by name, type or ``id``."""
-    if not isinstance(origin, cst.Call):
-        return False
-    func = origin.func
-    if isinstance(func, cst.Attribute) and func.attr.value in ("parameters", "named_parameters"):
-        return not origin.args
-    name = (dotted(func) or "").rpartition(".")[2]
-    return name in ("list", "tuple", "chain") and bool(origin.args) and all(
-        _whole(a.value) and not a.star for a in origin.args
-    )
 
 
 def _overlap(a: Obj, b: Obj) -> bool:

@@ -7,6 +7,7 @@ import libcst as cst
 from ..analysis import ScriptModel
 from ..analysis.bindings import dotted
 from ..analysis.ordering import short
+from ..analysis.shapes import is_module_class, name_scope
 from ..analysis.trace import located, names_in
 from ..fix import Fix, Replace
 from ..registry import Finding, Rule
@@ -23,7 +24,6 @@ _DTYPES = frozenset(
     {"float", "float16", "float32", "float64", "half", "double", "bfloat16", "int", "int8", "int16", "int32",
      "int64", "long", "short", "uint8", "bool", "complex64", "complex128"}
 )
-_MODULE_BASES = frozenset({"torch.nn.Module", "torch.nn.modules.module.Module"})
 
 
 class NonLeafParameterAfterMove(Rule):
@@ -262,22 +262,14 @@ def _optimizer_calls(model: ScriptModel) -> list[cst.Call]:
     return list(calls.values())
 
 
-def _scope(model: ScriptModel, node: cst.CSTNode, name: str) -> cst.CSTNode:
-    """Where ``name`` lives: the class for ``self.x``, else the function (or the module)."""
-    wanted = (cst.ClassDef,) if name.startswith("self.") else (cst.FunctionDef,)
-    for ancestor in model.ancestors(node):
-        if isinstance(ancestor, wanted):
-            return ancestor
-    return model.module
-
 
 def _optimizer_of(model: ScriptModel, target: cst.BaseExpression, optimizers: list[cst.Call]) -> cst.Call | None:
     """The optimizer constructor in the same scope that is given ``target`` (directly, or through
     a list bound to a name first)."""
     name = dotted(target) or ""
-    scope = _scope(model, target, name)
+    scope = name_scope(model, target, name)
     for call in optimizers:
-        if _scope(model, call, name) is not scope:
+        if name_scope(model, call, name) is not scope:
             continue
         params = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == "params"), None)
         if params is None and call.args and call.args[0].keyword is None:
@@ -305,21 +297,8 @@ def _module_attribute(model: ScriptModel, target: cst.BaseExpression) -> bool:
     if not (dotted(target) or "").startswith("self."):
         return False
     cls = next((a for a in model.ancestors(target) if isinstance(a, cst.ClassDef)), None)
-    return cls is not None and _is_module_class(model, cls, set())
+    return cls is not None and is_module_class(model, cls)
 
-
-def _is_module_class(model: ScriptModel, cls: cst.ClassDef, seen: set[str]) -> bool:
-    seen.add(cls.name.value)
-    for base in cls.bases:
-        q = model.qualname(base.value) or ""
-        if q in _MODULE_BASES or q.endswith(("LightningModule",)):
-            return True
-        if isinstance(base.value, cst.Name) and base.value.value not in seen:
-            local = next((s for s in model.module.body if isinstance(s, cst.ClassDef)
-                          and s.name.value == base.value.value), None)
-            if local is not None and _is_module_class(model, local, seen):
-                return True
-    return False
 
 
 def _rewrite(model: ScriptModel, call: cst.Call, kind: str) -> cst.Call | None:

@@ -7,6 +7,7 @@ import libcst as cst
 from ..analysis import ScriptModel
 from ..analysis.bindings import Obj, dotted
 from ..analysis.ordering import short
+from ..analysis.shapes import name_scope
 from ..analysis.trace import located
 from ..fix import Fix, Replace
 from ..registry import Finding, Rule
@@ -184,15 +185,11 @@ def _bindings(model: ScriptModel) -> dict[int, cst.Assign]:
     }
 
 
-def _scope(model: ScriptModel, node: cst.CSTNode, name: str) -> cst.CSTNode:
-    wanted = (cst.ClassDef,) if name.startswith("self.") else (cst.FunctionDef,)
-    return next((a for a in model.ancestors(node) if isinstance(a, wanted)), model.module)
-
 
 def _consumers(model: ScriptModel, statement: cst.Assign, name: str) -> list[cst.CSTNode]:
     """The nodes that iterate the bound generator: the call it is passed to, the ``for`` or
     comprehension over it; in source order, up to the next rebinding of the name."""
-    scope = _scope(model, statement, name)
+    scope = name_scope(model, statement, name)
     refs: list[cst.CSTNode] = []
     rebinds: list[cst.CSTNode] = []
 

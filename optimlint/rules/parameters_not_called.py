@@ -8,6 +8,7 @@ from ..analysis import ScriptModel
 from ..analysis.arguments import argument
 from ..analysis.bindings import dotted
 from ..analysis.ordering import short
+from ..analysis.shapes import is_module_class, local_class
 from ..analysis.trace import located
 from ..fix import Fix, Replace
 from ..registry import Finding, Rule
@@ -15,7 +16,6 @@ from ..registry import Finding, Rule
 _METHODS = frozenset({"parameters", "named_parameters"})
 # torch.nn classes that are iterables of parameters (or not modules at all).
 _NOT_MODULES = frozenset({"Parameter", "ParameterList", "ParameterDict", "Module", "Buffer", "UninitializedParameter"})
-_MODULE_BASES = frozenset({"torch.nn.Module", "torch.nn.modules.module.Module"})
 
 
 class ParametersNotCalled(Rule):
@@ -181,8 +181,8 @@ def _is_module(model: ScriptModel, expr: cst.BaseExpression, depth: int = 0) -> 
         if module.startswith("torch.nn") and not module.startswith("torch.nn.functional"):
             return name[:1].isupper() and name not in _NOT_MODULES
         if isinstance(func, cst.Name):
-            cls = _local_class(model, func.value)
-            return cls is not None and _is_module_class(model, cls, set()) and not _defines(cls, "__iter__")
+            cls = local_class(model, func.value)
+            return cls is not None and is_module_class(model, cls) and not _defines(cls, "__iter__")
         return False
     bound = dotted(expr)
     if bound is None:
@@ -225,23 +225,7 @@ def _bindings(model: ScriptModel, expr: cst.BaseExpression, name: str) -> list[c
     return [] if other else values
 
 
-def _local_class(model: ScriptModel, name: str) -> cst.ClassDef | None:
-    return next((s for s in model.module.body if isinstance(s, cst.ClassDef) and s.name.value == name), None)
-
 
 def _defines(cls: cst.ClassDef, method: str) -> bool:
     body = cls.body.body if isinstance(cls.body, cst.IndentedBlock) else ()
     return any(isinstance(s, cst.FunctionDef) and s.name.value == method for s in body)
-
-
-def _is_module_class(model: ScriptModel, cls: cst.ClassDef, seen: set[str]) -> bool:
-    seen.add(cls.name.value)
-    for base in cls.bases:
-        q = model.qualname(base.value) or ""
-        if q in _MODULE_BASES:
-            return True
-        if isinstance(base.value, cst.Name) and base.value.value not in seen:
-            local = _local_class(model, base.value.value)
-            if local is not None and _is_module_class(model, local, seen):
-                return True
-    return False

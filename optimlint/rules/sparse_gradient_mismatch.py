@@ -8,6 +8,7 @@ from ..analysis import ScriptModel
 from ..analysis.arguments import argument, bind_torch
 from ..analysis.bindings import Obj, dotted
 from ..analysis.ordering import short
+from ..analysis.shapes import local_class, whole_parameters
 from ..analysis.torch_api import OptimizerInfo
 from ..analysis.trace import located
 from ..registry import Finding, Rule
@@ -112,7 +113,7 @@ class SparseGradientMismatch(Rule):
 
     def _check_one(self, model: ScriptModel, call: cst.Call, opt: Obj, info: OptimizerInfo) -> str | None:
         for source in sorted(opt.param_sources, key=lambda s: s.uid):
-            if source.origin is None or not _whole(source.origin):
+            if source.origin is None or not whole_parameters(source.origin):
                 continue
             kinds = _union([_module_kinds(model, m, 0) for m in source.modules])
             if kinds is None:
@@ -174,19 +175,6 @@ def _nonzero(node: cst.BaseExpression | None) -> bool:
     return False
 
 
-def _whole(origin: cst.CSTNode) -> bool:
-    """``m.parameters()`` / ``m.named_parameters()`` of whole modules (possibly in ``list(...)``
-    or ``itertools.chain(...)``): not a selection filtered by name or type."""
-    if not isinstance(origin, cst.Call):
-        return False
-    func = origin.func
-    if isinstance(func, cst.Attribute) and func.attr.value in ("parameters", "named_parameters"):
-        return not origin.args
-    name = (dotted(func) or "").rpartition(".")[2]
-    return name in ("list", "tuple", "chain") and bool(origin.args) and all(
-        _whole(a.value) and not a.star for a in origin.args
-    )
-
 
 def _union(parts: list[Kinds | None]) -> Kinds | None:
     if not parts or any(p is None for p in parts):
@@ -196,9 +184,6 @@ def _union(parts: list[Kinds | None]) -> Kinds | None:
         out |= part or set()
     return frozenset(out)
 
-
-def _local_class(model: ScriptModel, name: str) -> cst.ClassDef | None:
-    return next((s for s in model.module.body if isinstance(s, cst.ClassDef) and s.name.value == name), None)
 
 
 def _module_kinds(model: ScriptModel, obj: Obj, depth: int) -> Kinds | None:
@@ -229,7 +214,7 @@ def _class_of(model: ScriptModel, obj: Obj, depth: int) -> cst.ClassDef | None:
     while isinstance(origin, cst.Call) and isinstance(origin.func, cst.Attribute) and origin.func.attr.value in _MOVES:
         origin = origin.func.value
     if isinstance(origin, cst.Call) and isinstance(origin.func, cst.Name):
-        return _local_class(model, origin.func.value)
+        return local_class(model, origin.func.value)
     return None
 
 
@@ -256,7 +241,7 @@ def _class_kinds(model: ScriptModel, cls: cst.ClassDef, depth: int) -> Kinds | N
         q = model.qualname(base.value) or ""
         if q.endswith(_MODULE_BASES):
             continue
-        local = _local_class(model, base.value.value) if isinstance(base.value, cst.Name) else None
+        local = local_class(model, base.value.value) if isinstance(base.value, cst.Name) else None
         parts.append(_class_kinds(model, local, depth + 1) if local is not None else None)
     for value in _self_assignments(cls):
         if isinstance(value, cst.Call):
@@ -297,7 +282,7 @@ def _expr_kinds(model: ScriptModel, expr: cst.BaseExpression, depth: int) -> Kin
             return _union([_expr_kinds(model, a.value, depth + 1) for a in expr.args]) if expr.args else frozenset()
         return frozenset() if name in _PARAMETER_FREE else frozenset({"dense"})
     if isinstance(func, cst.Name):
-        cls = _local_class(model, func.value)
+        cls = local_class(model, func.value)
         if cls is not None:
             return _class_kinds(model, cls, depth + 1)
     return None
