@@ -397,6 +397,7 @@ def _prepare_run(files: list[Path], settings: Settings) -> dict[Path, bytes | No
     _RUN.files = run_files if settings.follow_imports else {}
     _RUN.called = called_names([t for t in texts if PREFILTER.search(t)])
     _RUN.linker = Linker(shown=_RUN.files)  # each run reads the project afresh
+    _RUN.linker.use_files(list(run_files))
     return data
 
 

@@ -419,6 +419,16 @@ def _prepare_all(sources: Sequence[tuple[str, str] | tuple[str, str, Path]], set
     return inputs
 
 
+def _run_linker(linker: Linker | None, inputs: Sequence[_Input]) -> Linker:
+    """The linker of a run of several files (their common folder is the project root when no
+    marker file says otherwise)."""
+    if linker is None:
+        linker = Linker()
+        if len(inputs) > 1:
+            linker.use_files([i.unit.file for i in inputs if i.unit.file is not None])
+    return linker
+
+
 def lint_files(
     sources: Sequence[tuple[str, str] | tuple[str, str, Path]], settings: Settings | None = None, linker: Linker | None = None,
     respect_noqa: bool = True,
@@ -433,7 +443,7 @@ def lint_files(
     inputs = _prepare_all(sources, settings, out, lambda source: [])
     called = called_names([i.source for i in inputs])
     errors: dict[str, SourceError] = {}
-    out.update(_analyse_all(inputs, settings, linker or Linker(), errors, respect_noqa, called))
+    out.update(_analyse_all(inputs, settings, _run_linker(linker, inputs), errors, respect_noqa, called))
     out.update(errors)
     return {path: out[path] for path, *_ in sources}
 
@@ -459,9 +469,9 @@ def fix_files(
     settings = settings or Settings()
     unsafe = settings.unsafe_fixes if unsafe_fixes is None else unsafe_fixes
     allowed = ("safe", "unsafe") if unsafe else ("safe",)
-    linker = linker or Linker()
     out: dict[str, FixResult | SourceError] = {}
     inputs = _prepare_all(sources, settings, out, FixResult)
+    linker = _run_linker(linker, inputs)
     if called is None:
         called = called_names([i.source for i in inputs])
     errors: dict[str, SourceError] = {}

@@ -91,6 +91,7 @@ class _Run:
             from .project import Linker
 
             self._linker = Linker(shown=self.files)
+            self._linker.use_files(list(self.files))
         return self._linker
 
     def importers(self, file: Path) -> list[Path]:

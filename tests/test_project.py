@@ -212,3 +212,29 @@ def test_reexport_cycles_end(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text("from b import thing\n")
     (tmp_path / "b.py").write_text("from a import thing\n")
     assert Linker(tmp_path).lookup("a.thing", tmp_path / "main.py") is None
+
+
+def test_a_project_without_a_marker_checked_from_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """No pyproject.toml/setup.py/.git: the common folder of the files named is the project root,
+    so `utils.steps` is found from `engine/loop.py` when the project is checked from a sibling
+    folder."""
+    project = tmp_path / "proj"
+    (project / "engine").mkdir(parents=True)
+    (project / "utils").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (project / "engine" / "loop.py").write_text(
+        "from utils.steps import step\n\n\ndef run(model, opt, sched):\n    for epoch in range(3):\n"
+        "        sched.step()\n        for x in range(4):\n            step(model, opt)\n"
+    )
+    (project / "utils" / "steps.py").write_text(
+        "def step(model, opt):\n    opt.zero_grad()\n    model(1).sum().backward()\n    opt.step()\n"
+    )
+    (project / "train.py").write_text(
+        "import torch\nfrom engine.loop import run\n\nmodel = torch.nn.Linear(2, 2)\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\nsched = torch.optim.lr_scheduler.StepLR(opt, 1)\n"
+        "run(model, opt, sched)\n"
+    )
+    assert find_root(project / "train.py") is None
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert _found(_check(capsys, "../proj")[1]) == {("../proj/engine/loop.py", 6, "OPT201")}

@@ -25,6 +25,7 @@ analysis of one file follow such a call into the module that defines it.
 from __future__ import annotations
 
 import ast
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,6 +149,9 @@ class Linker:
 
     def __init__(self, cwd: Path | None = None, shown: dict[Path, str] | None = None) -> None:
         self.cwd = (cwd or Path.cwd()).resolve()
+        # the project root when no marker file says where it is: the common folder of the files
+        # of the run (set by `use_files`)
+        self.common: Path | None = None
         # how the files of the run are shown (as named on the command line); other modules are
         # shown relative to ``cwd``
         self.shown = shown or {}
@@ -191,13 +195,28 @@ class Linker:
         """The linted file itself: an import of it gets this unit, not a second copy."""
         self._units[path.resolve()] = unit
 
+    def use_files(self, files: list[Path]) -> None:
+        """The files of the run (resolved): without a marker file, their common folder is the
+        project root (`optimlint path/to/project` from anywhere)."""
+        folders = [str(f.parent) for f in files]
+        if folders:
+            self.common = Path(os.path.commonpath(folders))
+            self._project_roots.clear()
+            self._roots.clear()
+            self._found.clear()
+            self._lookups.clear()
+
     def project_root(self, file: Path) -> Path:
+        """The nearest folder above ``file`` with a marker file; else the common folder of the
+        run's files, or the working directory, when above ``file``; else the file's folder."""
         folder = file.parent
         root = self._project_roots.get(folder)
         if root is None:
             root = find_root(file)
             if root is None:
-                root = self.cwd if self.cwd in file.parents else folder
+                candidates = [c for c in (self.common, self.cwd) if c is not None and (c == folder or c in folder.parents)]
+                # the wider of the two: every folder between the file and the root is searched
+                root = min(candidates, key=lambda c: len(c.parts)) if candidates else folder
             self._project_roots[folder] = root
         return root
 
