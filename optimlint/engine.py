@@ -117,18 +117,25 @@ def _too_deep(source: str, path: str) -> SourceError:
 
 
 def parse(source: str, path: str) -> cst.Module:
+    return parse_lines(source, path)[0]
+
+
+def parse_lines(source: str, path: str) -> tuple[cst.Module, list[int]]:
+    """The module, and the first line of each top-level statement (its first decorator's line for
+    a decorated definition), from the stdlib parse that checks the syntax first."""
     if "\x00" in source:
         raise _null_byte(source, path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SyntaxWarning)
-            ast.parse(source, filename=path)
+            tree = ast.parse(source, filename=path)
     except SyntaxError as exc:
         raise SourceError(path, exc.lineno or 1, exc.offset or 1, exc.msg) from None
     except (ValueError, RecursionError, MemoryError) as exc:
         raise SourceError(path, 1, 1, str(exc) or type(exc).__name__) from None
+    first_lines = [min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))]) for stmt in tree.body]
     try:
-        return cst.parse_module(source)
+        return cst.parse_module(source), first_lines
     except cst.ParserSyntaxError as exc:
         raise SourceError(path, exc.raw_line, exc.raw_column + 1, exc.message) from None
     except RecursionError:
@@ -159,18 +166,19 @@ def _suppressed(code: str, line_text: str) -> bool:
     return not codes or any(code.startswith(c) for c in codes)
 
 
-def _parse_masked(source: str, path: str) -> tuple[cst.Module, str, list[str]]:
+def _parse_masked(source: str, path: str) -> tuple[tuple[cst.Module, list[int]], str, list[str]]:
     """Parse ``source``; if it fails only because of IPython magics (``%matplotlib inline``,
-    ``!pip install x``), parse it with those lines masked. Returns the module, the text it was
-    parsed from and the masked original lines (empty when nothing was masked)."""
+    ``!pip install x``), parse it with those lines masked. Returns the module with its
+    statements' first lines, the text it was parsed from and the masked original lines (empty
+    when nothing was masked)."""
     try:
-        return parse(source, path), source, []
+        return parse_lines(source, path), source, []
     except SourceError as error:
         masked, originals = magics.mask(source)
         if not originals:
             raise
         try:
-            return parse(masked, path), masked, originals
+            return parse_lines(masked, path), masked, originals
         except SourceError:
             raise error from None
 
@@ -208,10 +216,11 @@ def _prepare(source: str, path: str, settings: Settings, text: str | None = None
         return None
     _check_size(source, path)
     if text is None:
-        module, text, originals = _parse_masked(source, path)
+        (module, first_lines), text, originals = _parse_masked(source, path)
     else:
-        module, originals = parse(text, path), []
+        (module, first_lines), originals = parse_lines(text, path), []
     unit = SourceUnit.of(module, path)
+    unit.first_lines = first_lines
     unit.file = (file or _disk_file(path)) if settings.follow_imports else None
     return _Input(path, source, text, originals, unit, rules, text.splitlines())
 

@@ -38,6 +38,8 @@ class SourceUnit:
     name: str | None = None  # the dotted module name, when the linker knows it
     file: Path | None = None  # the file on disk, when there is one (imports are resolved from it)
     _positions: Mapping[cst.CSTNode, CodeRange] | None = None
+    # the first line of each top-level statement, when the stdlib parse gave them
+    first_lines: list[int] | None = None
     _line_offsets: dict[cst.CSTNode, int] | None = None
     _statements: dict[cst.CSTNode, tuple[int, Mapping[cst.CSTNode, CodeRange]]] = field(default_factory=dict)
 
@@ -68,17 +70,35 @@ class SourceUnit:
         cached = self._statements.get(statement)
         if cached is None:
             if self._line_offsets is None:
-                module = self.module
-                line = sum(len(_NEWLINE.findall(module.code_for_node(empty))) for empty in module.header)
-                offsets: dict[cst.CSTNode, int] = {}
-                for stmt in module.body:
-                    offsets[stmt] = line
-                    line += len(_NEWLINE.findall(module.code_for_node(stmt)))
-                self._line_offsets = offsets
+                self._line_offsets = self._offsets_from_lines() or self._offsets_from_code()
             alone = self.module.with_changes(body=[statement], header=[], footer=[])
             found = MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)
             cached = self._statements[statement] = (self._line_offsets[statement], found)
         return cached
+
+    def _offsets_from_lines(self) -> dict[cst.CSTNode, int] | None:
+        """The number of lines before each top-level statement's code (its leading blank and
+        comment lines included), from the first lines the stdlib parse gave: no code
+        generation. None when they do not match the statements."""
+        if self.first_lines is None:
+            return None
+        offsets: dict[cst.CSTNode, int] = {}
+        k = 0
+        for stmt in self.module.body:
+            if k >= len(self.first_lines):
+                return None
+            offsets[stmt] = self.first_lines[k] - 1 - len(stmt.leading_lines)
+            k += len(stmt.body) if isinstance(stmt, cst.SimpleStatementLine) else 1
+        return offsets if k == len(self.first_lines) else None
+
+    def _offsets_from_code(self) -> dict[cst.CSTNode, int]:
+        module = self.module
+        line = sum(len(_NEWLINE.findall(module.code_for_node(empty))) for empty in module.header)
+        offsets: dict[cst.CSTNode, int] = {}
+        for stmt in module.body:
+            offsets[stmt] = line
+            line += len(_NEWLINE.findall(module.code_for_node(stmt)))
+        return offsets
 
     def owns(self, node: cst.CSTNode) -> bool:
         return node is self.module or node in self.index.parents

@@ -108,7 +108,7 @@ def simulate(source: str, path: str = "<string>", overrides: Mapping[str, object
     (from the engine) when it does not parse."""
     from ..engine import _parse_masked
 
-    module, _, _ = _parse_masked(source, path)  # IPython line magics masked, lines kept
+    (module, _), _, _ = _parse_masked(source, path)  # IPython line magics masked, lines kept
     model = build_model(module)
     evaluator = Evaluator(model, overrides)
     replay = _Replay(model, evaluator, max_steps)
