@@ -3,7 +3,9 @@
 A :class:`Script` is a plain description (imports, model, optimizer, scheduler, scaler, loops and
 an ordered subset of loop-body events); :func:`render` turns it into source text. Keeping the
 description separate from the text lets the tests compute what the script does (an oracle) from
-the same values that produced the code.
+the same values that produced the code. :func:`render_project` writes the same Script as a small
+project instead (helper functions, a Trainer class, other modules and packages, as a
+:class:`Layout` says), with the same meaning, so the same oracle holds for it.
 """
 
 from __future__ import annotations
@@ -364,6 +366,8 @@ ACCESS = ("from", "alias", "direct", "dotted", "syspath")
 
 @dataclass(frozen=True)
 class Layout:
+    """How :func:`render_project` splits a script (see above). ``Layout()``: the single file."""
+
     levels: tuple[str, ...] = ()  # the levels made into functions/methods, outermost first
     style: str = "function"  # function | method (of a Trainer class)
     homes: tuple[str, ...] = ()  # function style: each level's module (MODULE_FILES)
@@ -372,7 +376,7 @@ class Layout:
     in_base: tuple[bool, ...] = ()  # method style, with a base: each level's method is BaseTrainer's
     access: str = "from"
     rename: bool = False  # helpers name their parameters net/opt/loss_fn/sched/grad_scaler
-    keywords: bool = False  # calls of helper functions pass keyword arguments
+    keywords: bool = False  # calls of helpers pass keyword arguments
     factories: str | None = None  # the module of make_optimizer()/make_scheduler() (None: built inline)
 
 
@@ -391,11 +395,15 @@ def _effective(script: Script, layout: Layout) -> Layout:
 
 
 class _Project:
+    """The files of one rendering, built level by level: each module's imports of the others
+    (``ref``), its definitions, and what each package's ``__init__.py`` re-exports."""
+
     def __init__(self, script: Script, layout: Layout) -> None:
         self.script, self.layout = script, layout
         self.p = _paths(script)
         self.imports: dict[str, list[str]] = {m: [] for m in MODULE_FILES}
         self.defs: dict[str, list[str]] = {m: [] for m in MODULE_FILES}
+        self.factories: dict[str, list[str]] = {m: [] for m in MODULE_FILES}  # defined before the set-up
         self.exported: dict[str, list[str]] = {m: [] for m in MODULE_FILES}
         self.used: set[str] = {"train"}
         self.objects = [n for n in OBJECTS if n in ("model", "optimizer", "criterion") or getattr(script, n)]
@@ -408,7 +416,7 @@ class _Project:
     def ref(self, importer: str, target: str, name: str) -> str:
         """The expression ``importer`` calls ``target``'s ``name`` by, adding the import it needs."""
         self.used.add(target)
-        if target not in ("train",) and name not in self.exported[target]:
+        if target != "train" and name not in self.exported[target]:
             self.exported[target].append(name)
         if importer == target:
             return name
@@ -479,7 +487,7 @@ class _Project:
         extra = ["x", "y"] if level == "step" else ["loader"]
         if self.layout.style == "method":
             target = "self" if method else "trainer"
-            text = f"{target}.{name}({', '.join(extra)})"
+            text = f"{target}.{name}({', '.join(f'{e}={e}' if self.layout.keywords else e for e in extra)})"
         else:
             home = self.layout.homes[self.layout.levels.index(level)]
             func = self.ref(where, home, name)
@@ -573,10 +581,9 @@ class _Project:
         setup.append(f"loader = [({t}.randn(8, 4), {t}.randn(8, 2)) for _ in range({N_BATCHES})]")
         o = self.names(False)
         if layout.factories:
-            home = layout.factories
-            m, opt = o["model"], o["optimizer"]
-            self.defs[home] += [f"def make_optimizer({m}):",
-                                f"    return {p['optimizer']}({m}.parameters(), {_optimizer_args(s)})", "", ""]
+            home, m = layout.factories, o["model"]
+            self.factories[home] += [f"def make_optimizer({m}):",
+                                     f"    return {p['optimizer']}({m}.parameters(), {_optimizer_args(s)})", "", ""]
             setup.append(f"optimizer = {self.ref('train', home, 'make_optimizer')}(model)")
         else:
             setup.append(f"optimizer = {p['optimizer']}(model.parameters(), {_optimizer_args(s)})")
@@ -585,8 +592,8 @@ class _Project:
         if s.scheduler:
             if layout.factories:
                 home, opt = layout.factories, o["optimizer"]
-                self.defs[home] += [f"def make_scheduler({opt}, loader):",
-                                    f"    return {p['scheduler']}({opt}, {_scheduler_args(s)})", "", ""]
+                self.factories[home] += [f"def make_scheduler({opt}, loader):",
+                                         f"    return {p['scheduler']}({opt}, {_scheduler_args(s)})", "", ""]
                 setup.append(f"scheduler = {self.ref('train', home, 'make_scheduler')}(optimizer, loader)")
             else:
                 setup.append(f"scheduler = {p['scheduler']}(optimizer, {_scheduler_args(s)})")
@@ -614,18 +621,20 @@ class _Project:
             if module not in self.used:
                 continue
             lines = _import_lines(s) + self.imports[module]
+            defs = self.factories[module] + self.defs[module]
             if module == "train":
-                lines += setup + self.defs[module] + tail
+                lines += (["", "", *self.factories[module][:-1]] if self.factories[module] else []) + setup
+                lines += self.defs[module] + tail
             else:
-                while self.defs[module] and self.defs[module][-1] == "":
-                    self.defs[module].pop()
-                lines += ["", "", *self.defs[module]]
+                while defs and defs[-1] == "":
+                    defs.pop()
+                lines += ["", "", *defs]
             files[MODULE_FILES[module]] = "\n".join(lines) + "\n"
         for package, init in PACKAGE_INITS.items():
             inner = [m for m in MODULE_FILES if PACKAGE_OF.get(m) == package and m in self.used]
             if inner:
-                files[init] = "".join(
-                    f"from .{m.rsplit('.', 1)[1]} import {', '.join(self.exported[m])}\n" for m in inner if self.exported[m])
+                files[init] = "".join(f"from .{m.rsplit('.', 1)[1]} import {', '.join(self.exported[m])}\n"
+                                      for m in inner if self.exported[m])
         return files
 
 
@@ -641,10 +650,11 @@ def render_project(script: Script, layout: Layout = Layout()) -> dict[str, str]:
 def allowed_levels(script: Script) -> list[str]:
     """The levels a layout may extract without changing what ``script`` does (see above)."""
     pre = "loss" in script.at("pre")
-    post = "loss" in script.at("post")
     allowed = []
     if script.epoch_loop:
-        allowed.append("fit")  # alone: its locals are the module's globals, moved together
+        # alone, fit's locals are the module's globals moved together; with a helper below it,
+        # see layouts()
+        allowed.append("fit")
     if not pre or script.wrapper is not None:
         allowed.append("epoch")
     if script.guard is None and not pre:
@@ -663,15 +673,14 @@ def layouts(draw: st.DrawFn, script: Script) -> Layout:
     inner = [lv for lv in levels if lv != "fit"]
     if "fit" in levels and inner and ("loss" in script.at("pre") or "loss" in script.at("post")):
         levels.remove("fit")  # fit's locals would hide the epoch-level loss from the helpers below
-    if script.wrapper is not None and "fit" in levels and ("loss" in script.at("pre") or "loss" in script.at("post")):
-        levels.remove("fit")
     style = {"function": "function", "method": "method"}.get(script.wrapper or "", None)
     style = style or draw(st.sampled_from(("function", "function", "method")))
     # the modules in an order no import goes against (no cycles); a package's modules together
     order = draw(st.permutations(("engine", "training", "lib")))
     modules = ["train"]
     for name in order:
-        modules += {"engine": ["engine"], "training": ["training.loops", "training.steps"], "lib": ["lib.loops.core"]}[name]
+        modules += {"engine": ["engine"], "training": ["training.loops", "training.steps"],
+                    "lib": ["lib.loops.core"]}[name]
     homes: tuple[str, ...] = ()
     cls, base, in_base = "train", None, ()
     if style == "function":

@@ -234,6 +234,11 @@ class Linker:
             chain = [folder]
             if top in folder.parents:
                 chain.extend(p for p in folder.parents if p == top or top in p.parents)
+            if len(chain) > 1 and (folder / "__init__.py").is_file():
+                # a module of a package is not run as a script: its folder is not on sys.path,
+                # so it is searched last (a script kept in a package folder still finds its
+                # siblings)
+                chain = chain[1:] + chain[:1]
             roots = []
             for base in chain:
                 roots.extend((base, base / "lib", base / "src"))
@@ -255,10 +260,12 @@ class Linker:
             candidates = [base]
         else:
             candidates = self.search_roots(importer)
+        me = importer.resolve()
         for root in candidates:
             target = root.joinpath(*parts)
             for path in (target.with_name(target.name + ".py") if parts else None, target / "__init__.py"):
-                if path is not None and self._isfile(path):
+                # a module importing its own name means another module of that name
+                if path is not None and self._isfile(path) and path.resolve() != me:
                     found = path.resolve()
                     break
             if found is not None:

@@ -135,12 +135,27 @@ class OptimizerStepBypassesScaler(Rule):
                 continue
             # the events from that backward to this step, across the loop's back edge when wrapped
             path = events[backward.index:] + events[:step.index] if wrapped else events[backward.index:step.index]
-            if wrapped and any(e.event.kind == "zero_grad" and not exclusive(e, step) for e in path):
+            updated = any(_scaler_call(e, "update") and e.event.objs & scale.event.objs for e in events)
+            stepped = any(e.event.kind == "step" and e.event.via_scaler and e.event.targets & scale.event.objs
+                          for e in events)
+            # `scaler.update()` with neither `scaler.step()` nor `scaler.unscale_()` (which record
+            # the inf checks) in the loop raises at the first update
+            fails = updated and not stepped and not any(_scaler_call(e, "unscale_") and e.event.objs & scale.event.objs
+                                                        for e in events)
+            cleared = wrapped and any(e.event.kind == "zero_grad" and not exclusive(e, step) for e in path)
+            if cleared and not fails:
                 continue  # cleared before the next iteration's step: nothing scaled reaches it (OPT202 only)
+            if wrapped and any(
+                e.index < scale.index and (
+                    ((_scaler_call(e, "unscale_") or _scaler_call(e, "update")) and e.event.objs & scale.event.objs)
+                    or (e.event.via_scaler and e.event.targets & scale.event.objs)
+                )
+                for e in events
+            ):
+                continue  # a scaler call before the first scale() raises in the first iteration
             if any(e.event.kind == "step" and e.event.via_scaler and e.event.objs & event.objs for e in events):
                 continue  # `if amp: scaler.step(opt) else: opt.step()`: the plain step is the other path
             unscaled = any(_scaler_call(e, "unscale_") and e.event.targets & event.objs for e in path)
-            updated = any(_scaler_call(e, "update") and e.event.objs & scale.event.objs for e in events)
             name, scaler = receiver_label(model, event), _label(model, scale)
             effect = (
                 "steps whose gradients overflowed are applied instead of skipped"
@@ -148,6 +163,9 @@ class OptimizerStepBypassesScaler(Rule):
                 else "the update uses gradients still multiplied by the loss scale (65536 at the start) "
                 "and overflowing steps are not skipped"
             )
+            if cleared:  # nothing scaled reaches the step, but the update fails
+                effect = (f"`{scaler}.update()` raises `No inf checks were recorded prior to update` since "
+                          f"`{scaler}.step()` is never called")
             advice = f"call `{scaler}.step({name})`" + ("" if updated else f", then `{scaler}.update()`")
             where = describe(model, scale, common_prefix(step.path, scale.path))
             yield Finding(
