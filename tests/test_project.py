@@ -238,3 +238,44 @@ def test_a_project_without_a_marker_checked_from_elsewhere(tmp_path: Path, monke
     assert find_root(project / "train.py") is None
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert _found(_check(capsys, "../proj")[1]) == {("../proj/engine/loop.py", 6, "OPT201")}
+
+
+def test_calls_into_other_modules_are_entered_only_when_they_can_matter(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A framework's string helper (no optimizer, scheduler, step, grad, move... in it, and
+    given no tracked object) stays an opaque call however often it is called; the work spent in
+    other modules for one file is bounded (past the budget their calls stay opaque)."""
+    import optimlint.analysis.trace as trace
+
+    (tmp_path / "setup.py").write_text("")
+    (tmp_path / "naming.py").write_text(
+        "def normalize(key):\n    for part in key.split('.'):\n        key = key.replace(part, part.lower())\n"
+        "    return key\n"
+    )
+    (tmp_path / "loop.py").write_text(
+        "from naming import normalize\n\n\ndef run(model, optimizer, batches):\n    for batch in batches:\n"
+        "        normalize('a.B')\n        optimizer.zero_grad()\n        model(batch).sum().backward()\n"
+        "        optimizer.step()\n"
+    )
+    train = tmp_path / "train.py"
+    train.write_text(
+        "import torch\nfrom loop import run\nfrom naming import normalize\n\nmodel = torch.nn.Linear(2, 2)\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\nsched = torch.optim.lr_scheduler.StepLR(opt, 1)\n"
+        + "".join(f"name{i} = normalize('x.Y{i}')\n" for i in range(50))
+        + "for epoch in range(3):\n    sched.step()\n    run(model, opt, torch.load('b.pt'))\n"
+    )
+    entered: list[str] = []
+    real = trace.Interpreter._call_function
+
+    def spy(self, func, *args, **kwargs):  # type: ignore[no-untyped-def]
+        result = real(self, func, *args, **kwargs)
+        if func in self.entered or func in self.stack:
+            entered.append(func.name.value)
+        return result
+
+    monkeypatch.setattr(trace.Interpreter, "_call_function", spy)
+    found = lint_source(train.read_text(), str(train), linker=Linker(tmp_path))
+    assert [d.code for d in found] == ["OPT201"]
+    assert "normalize" not in entered and "run" in entered
+    monkeypatch.setattr(trace, "MAX_EFFORT", -1)  # no budget at all: nothing is entered
+    assert lint_source(train.read_text(), str(train), linker=Linker(tmp_path)) == []

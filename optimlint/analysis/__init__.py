@@ -160,6 +160,10 @@ class ScriptModel:
                 return unit
         return self.unit
 
+    def module_of(self, node: cst.CSTNode) -> cst.Module:
+        """The syntax tree ``node`` belongs to (the linted file's, or another module's)."""
+        return self.unit_of(node).module
+
     def qualname(self, node: cst.CSTNode) -> str | None:
         """``torch.optim.SGD`` for any import alias of it; builtins as ``builtins.list``."""
         found = self.unit.index.qualname(node)

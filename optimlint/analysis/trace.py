@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from . import SourceUnit
 
 MAX_INLINE_DEPTH = 6
+# Statements of other modules' functions one linted file may execute (calls entered at every
+# call site); past it, calls into other modules stay opaque. Training code stays far below.
+MAX_EFFORT = 20_000
 
 
 @dataclass(eq=False)
@@ -205,7 +208,21 @@ _EPOCH_WORDS = ("epoch",)
 _BATCH_WORDS = ("loader", "batch", "data", "dl", "step", "iter", "sample")
 
 
+_LOOP_KINDS: dict[int, tuple[cst.CSTNode, str]] = {}
+
+
 def classify_loop(node: cst.For | cst.While) -> str:
+    cached = _LOOP_KINDS.get(id(node))
+    if cached is not None and cached[0] is node:
+        return cached[1]
+    if len(_LOOP_KINDS) > 4096:
+        _LOOP_KINDS.clear()
+    kind = _classify_loop(node)
+    _LOOP_KINDS[id(node)] = (node, kind)
+    return kind
+
+
+def _classify_loop(node: cst.For | cst.While) -> str:
     mod = cst.Module([])
     if isinstance(node, cst.For):
         text = (mod.code_for_node(node.target) + " " + mod.code_for_node(node.iter)).lower()
@@ -239,6 +256,14 @@ _AUTOCAST_CONTEXTS = frozenset(
 _HANDLER_EVENTS = ("EPOCH_STARTED", "ITERATION_STARTED", "EPOCH_COMPLETED", "ITERATION_COMPLETED", "STARTED", "COMPLETED")
 
 
+# What makes a function of another module worth entering: it names one of these (a parameter,
+# a variable, a method called), or is handed an object of one of these kinds.
+_VOCABULARY = re.compile(
+    r"optim|sched|step|backward|grad|param|scaler|scale|clip|cuda|xpu|mps|cpu|half|double|bfloat16|"
+    r"^to$|^to_empty$|deepcopy|state_dict|accelerat|fabric|deepspeed|fsdp|fully_shard|lr$|^lr|learning_rate",
+    re.IGNORECASE,
+)
+_ENTERED_FOR = frozenset({"optimizer", "scheduler", "scaler", "params", "framework"})
 _OPTIMIZER_FACTORY = re.compile(
     r"^(build|make|create|get|init|setup|configure|prepare|construct|instantiate)_?(\w+_)?(optimi[sz]er|optim)s?$", re.I)
 _SCHEDULER_FACTORY = re.compile(
@@ -306,6 +331,9 @@ class Interpreter:
         # functions traced at a call with nothing cut by the depth limit, and the count of cuts
         self.entered: set[cst.FunctionDef] = set()
         self.cuts = 0
+        # statements executed in other modules' functions: past MAX_EFFORT their calls stay opaque
+        self.effort = 0
+        self._summaries: dict[cst.FunctionDef, tuple[bool, set[str]]] = {}
         self._roles = False  # parameters of the root being traced are given roles by their names
 
     @property
@@ -466,19 +494,65 @@ class Interpreter:
         return None
 
     def _methods(self, cls: cst.ClassDef) -> list[cst.FunctionDef]:
-        """The methods of ``cls``: its own, then those it inherits from project base classes
-        and does not override (a base class's ``fit()`` calls this subclass's ``train_step()``)."""
-        out: list[cst.FunctionDef] = []
-        names: set[str] = set()
+        """The methods of ``cls``: its own, then those it inherits from project base classes,
+        does not override, and that call one of its own methods (a base class's ``fit()`` calls
+        this subclass's ``train_step()``); a framework base class's other methods are left out."""
+        out = [s for s in self._class_body(cls) if isinstance(s, cst.FunctionDef)]
+        own = {f.name.value for f in out}
+        names = set(own)
         chain = [cls]
         for current in chain:
-            for stmt in self._class_body(current):
-                if isinstance(stmt, cst.FunctionDef) and stmt.name.value not in names:
-                    names.add(stmt.name.value)
-                    out.append(stmt)
+            if current is not cls:
+                for stmt in self._class_body(current):
+                    if isinstance(stmt, cst.FunctionDef) and stmt.name.value not in names:
+                        names.add(stmt.name.value)
+                        if self._self_calls(stmt) & own:
+                            out.append(stmt)
             if len(chain) < 8:
                 chain.extend(b for _, b in self._bases(current) if b is not None and b not in chain)
         return out
+
+    def _self_calls(self, func: cst.FunctionDef) -> set[str]:
+        """The methods ``func`` calls on ``self`` (``self.train_step(...)``)."""
+        return self._summary(func)[1]
+
+    def _summary(self, func: cst.FunctionDef) -> tuple[bool, set[str]]:
+        """Whether ``func`` names anything a training rule is about (``optimizer``, ``.step``,
+        ``.to``, ``parameters``...), and the methods it calls on ``self``; one walk, cached."""
+        found = self._summaries.get(func)
+        if found is None:
+            relevant = False
+            calls: set[str] = set()
+            for node in descendants(func.body):
+                if isinstance(node, cst.Name):
+                    relevant = relevant or bool(_VOCABULARY.search(node.value))
+                elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+                    receiver = node.func.value
+                    if isinstance(receiver, cst.Name) and receiver.value == "self":
+                        calls.add(node.func.attr.value)
+            params = func.params
+            relevant = relevant or any(
+                _VOCABULARY.search(p.name.value) for p in (*params.params, *params.kwonly_params, *params.posonly_params)
+            )
+            found = self._summaries[func] = (relevant, calls)
+        return found
+
+    def _worth_entering(self, func: cst.FunctionDef, args: list[Val], instance: Obj | None) -> bool:
+        """Whether a call into a function of another module is followed: within the effort
+        budget, and when the function names something the rules are about, is handed a tracked
+        object (an optimizer, scheduler, scaler or parameters), or calls methods of ``self``
+        that do. A string helper of a framework is not entered, so following stays linear."""
+        if self.effort > MAX_EFFORT:
+            return False
+        relevant, calls = self._summary(func)
+        if relevant or any(o.kind in _ENTERED_FOR for v in args for o in v.flat()):
+            return True
+        if instance is not None and isinstance(instance.definition, cst.ClassDef) and calls and len(self.stack) < 3:
+            return any(
+                (m := self._method(instance.definition, name)) is not None and m is not func and self._summary(m)[0]
+                for name in calls
+            )
+        return False
 
     def _class_role(self, cls: cst.ClassDef, seen: frozenset[int] = frozenset()) -> str:
         """``module``, ``scheduler``, ``optimizer`` or ``plain``: what the class's bases make it."""
@@ -531,6 +605,8 @@ class Interpreter:
     def exec_stmt(self, stmt: cst.CSTNode, env: Env) -> None:
         if env.parent is None:  # module level (or an arm's copy of it)
             self.ctx.live = env
+        if self.ctx is not self.main:
+            self.effort += 1
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
                 self.exec_small(small, env)
@@ -934,7 +1010,11 @@ class Interpreter:
 
     def _opaque_call(self, call: cst.Call, env: Env, label: str) -> Val:
         positional, keywords = self._eval_args(call, env)
-        args = union_all(positional + list(keywords.values()))
+        return self._opaque_result(call, union_all(positional + list(keywords.values())), label)
+
+    def _opaque_result(self, call: cst.Call, args: Val, label: str) -> Val:
+        """A call the analysis does not enter: its tracked arguments are passed on; it returns
+        the parameters it was given, or a new object."""
         self.emit("pass", args.flat() & _tracked(args), call)
         params = frozenset(o for o in args.flat() if o.kind == "params")
         if params and label in _MATERIALIZING or label in _LAZY_WRAPPERS:
@@ -982,6 +1062,9 @@ class Interpreter:
                 self.emit("pass", union.flat() & _tracked(union), call)
             return EMPTY
         ctx = self.def_ctx.get(func, self.ctx)
+        if ctx is not self.main and not self._worth_entering(func, positional + list(keywords.values()), instance):
+            union = union_all(positional + list(keywords.values()))
+            return self._opaque_result(call, union, func.name.value) if call is not None else EMPTY
         if closure is None or closure is ctx.env:
             closure = ctx.live or ctx.env  # a module function sees the globals as they are now
         saved_ctx, self.ctx = self.ctx, ctx

@@ -97,7 +97,7 @@ class AdamWeightDecay(Rule):
             return Fix(title, "unsafe", (Replace(func, func.with_changes(attr=cst.Name("AdamW"))),))
         if not isinstance(func, cst.Name) or func.value != "Adam":
             return Fix(title, "display-only")
-        imports = _torch_optim_imports(model.module)
+        imports = _torch_optim_imports(model.module_of(call))
         if any(_imports_name(i, "AdamW") for i in imports):
             return Fix(title, "unsafe", (Replace(func, cst.Name("AdamW")),))
         source = next((i for i in imports if _imports_name(i, "Adam")), None)
@@ -138,7 +138,7 @@ def _with_adamw(model: ScriptModel, node: cst.ImportFrom) -> cst.ImportFrom:
     assert not isinstance(node.names, cst.ImportStar)
     names = list(node.names)
     index = next(i for i, a in enumerate(names) if isinstance(a.name, cst.Name) and a.name.value == "Adam")
-    if _uses_of(model.module, "Adam") <= 1:
+    if _uses_of(model.module_of(node), "Adam") <= 1:
         names[index] = names[index].with_changes(name=cst.Name("AdamW"))
         return node.with_changes(names=names)
     adam = names[index]

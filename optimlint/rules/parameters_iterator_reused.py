@@ -152,7 +152,7 @@ class ParametersIteratorReused(Rule):
         )
         start = model.position(statement).end.line
         end = model.position(first).start.line
-        between = "\n".join(model.module.code.splitlines()[start:end - 1])
+        between = "\n".join(model.module_of(statement).code.splitlines()[start:end - 1])
         # a generator is evaluated at its first use, a list right away: anything in between that
         # changes which parameters exist (or, for a filter, which are selected) changes the result
         changes = any(word in between for word in _MODULE_WORDS) or (

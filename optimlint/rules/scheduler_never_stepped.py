@@ -127,4 +127,4 @@ def _mentioned_elsewhere(model: ScriptModel, name: str, call: cst.CSTNode) -> bo
     word = re.compile(r"\b" + re.escape(name.rpartition(".")[2]) + r"\b")
     statement = model.statement_of(call)
     own = len(word.findall(model.code(statement.body[0]))) if isinstance(statement, cst.SimpleStatementLine) else 0
-    return len(word.findall(model.module.code)) > own
+    return len(word.findall(model.module_of(call).code)) > own
