@@ -10,6 +10,7 @@ needs "every call that moves something" filters :attr:`FileIndex.calls`.
 
 from __future__ import annotations
 
+import bisect
 import builtins
 import dataclasses
 from typing import Iterator
@@ -111,7 +112,7 @@ def _dotted(node: cst.CSTNode | None) -> str:
     return ""
 
 
-def _base_name(node: cst.CSTNode) -> str:
+def base_name(node: cst.CSTNode) -> str:
     while isinstance(node, cst.Attribute):
         node = node.value
     return node.value if isinstance(node, cst.Name) else ""
@@ -153,6 +154,8 @@ class FileIndex:
         self._definitions: dict[str, cst.FunctionDef | cst.ClassDef] | None = None
         self._method_calls: dict[frozenset[str], list[cst.Call]] = {}
         self._argument_calls: list[cst.Call] | None = None
+        self._span: dict[cst.CSTNode, tuple[int, int]] | None = None
+        self._keys: dict[int, tuple[list[cst.CSTNode], list[tuple[int, int]]]] = {}
         self._walk()
 
     # ------------------------------------------------------------------ the walk
@@ -353,14 +356,48 @@ class FileIndex:
         return current  # type: ignore[return-value]
 
     def contains(self, outer: cst.CSTNode, node: cst.CSTNode) -> bool:
-        """``node`` is ``outer`` or lies below it."""
-        current: cst.CSTNode | None = node
-        parents = self.parents
-        while current is not None:
-            if current is outer:
-                return True
-            current = parents.get(current)
-        return False
+        """``node`` is ``outer`` or lies below it (constant time: preorder intervals)."""
+        spans = self._spans()
+        a, b = spans.get(outer, (0, -1)), spans.get(node)
+        return b is not None and a[0] <= b[0] and b[1] <= a[1]
+
+    def within(self, outer: cst.CSTNode, nodes: list[cst.CSTNode]) -> list[cst.CSTNode]:
+        """Those of ``nodes`` (in source order, e.g. a list of this index) below ``outer``, found
+        by bisection on their preorder numbers: no walk of ``outer``."""
+        spans = self._spans()
+        span = spans.get(outer)
+        if span is None or not nodes:
+            return []
+        keys = self._keys.get(id(nodes))
+        if keys is None or keys[0] is not nodes:
+            keys = self._keys[id(nodes)] = (nodes, sorted((spans[n][0], i) for i, n in enumerate(nodes) if n in spans))
+        order = keys[1]
+        start = bisect.bisect_left(order, (span[0], -1))
+        out = []
+        for number, i in order[start:]:
+            if number > span[1]:
+                break
+            out.append(nodes[i])
+        return out
+
+    def _spans(self) -> dict[cst.CSTNode, tuple[int, int]]:
+        """Each node's preorder number and the largest number below it (one walk, on demand)."""
+        if self._span is None:
+            spans: dict[cst.CSTNode, tuple[int, int]] = {}
+            counter = 0
+            stack: list[tuple[cst.CSTNode, bool]] = [(self.module, False)]
+            first: dict[cst.CSTNode, int] = {}
+            while stack:
+                node, done = stack.pop()
+                if done:
+                    spans[node] = (first[node], counter - 1)
+                    continue
+                first[node] = counter
+                counter += 1
+                stack.append((node, True))
+                stack.extend((child, False) for child in reversed(children(node)))
+            self._span = spans
+        return self._span
 
     def method_calls(self, methods: frozenset[str]) -> list[cst.Call]:
         """The calls ``x.m(...)`` of the file whose method ``m`` is one of ``methods``."""
@@ -371,15 +408,8 @@ class FileIndex:
             ]
         return found
 
-    def calls_with_names(self, names: set[str]) -> list[cst.Call]:
-        """The calls of the file given one of ``names`` (dotted) as an argument."""
-        wanted = {n.split(".")[0] for n in names}
-        return [
-            c for c in self._calls_with_arguments()
-            if any(isinstance(a.value, (cst.Name, cst.Attribute)) and _base_name(a.value) in wanted for a in c.args)
-        ]
-
-    def _calls_with_arguments(self) -> list[cst.Call]:
+    def calls_with_arguments(self) -> list[cst.Call]:
+        """The calls of the file that are given arguments, in source order."""
         if self._argument_calls is None:
             self._argument_calls = [c for c in self.calls if c.args]
         return self._argument_calls

@@ -11,6 +11,7 @@ import libcst as cst
 from . import ScriptModel
 from .arguments import keyword
 from .bindings import Obj, overlaps
+from .index import base_name
 from .trace import (
     Arm,
     Container,
@@ -342,8 +343,8 @@ def unrecorded_backward(model: ScriptModel, loop: Loop, events: list[Located]) -
     sources = [loop.node, *{id(c.func): c.func for e in events for c in e.path if isinstance(c, Inline)}.values()]
     for source in sources:
         index = model.unit_of(source).index
-        for call in index.method_calls(_BACKWARD_METHODS):
-            if id(call) not in known and index.contains(source, call):
+        for call in index.within(source, index.method_calls(_BACKWARD_METHODS)):  # type: ignore[arg-type]
+            if id(call) not in known:
                 return True
     return False
 
@@ -452,8 +453,9 @@ def handed_over(model: ScriptModel, loop: Loop, events: list[Located], names: se
     do what the rule looks for (``update()``, ``unscale_``, ``backward()``)."""
     followed = {id(c.call) for loc in events for c in loc.path if isinstance(c, Inline)}
     index = model.unit_of(loop.node).index
-    for call in index.calls_with_names(names):
-        if id(call) not in followed and index.contains(loop.node.body, call) and \
+    wanted = {n.split(".")[0] for n in names}
+    for call in index.within(loop.node.body, index.calls_with_arguments()):  # type: ignore[arg-type]
+        if id(call) not in followed and any(base_name(a.value) in wanted for a in call.args) and \
                 any(model.code(a.value) in names for a in call.args):
             return True
     return False

@@ -243,8 +243,8 @@ def _untracked_clearing(model: ScriptModel, loop: Loop, events: list[Located]) -
     sources = [loop.node, *{id(c.func): c.func for c in _inlined(loop.body)}.values()]
     for source in sources:
         index = model.unit_of(source).index
-        for statement in _clearing_statements(model, index):
-            if id(statement) not in known and index.contains(source, statement):
+        for statement in index.within(source, _clearing_statements(model, index)):  # type: ignore[arg-type]
+            if id(statement) not in known:
                 return True
     return False
 
