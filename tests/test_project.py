@@ -279,3 +279,22 @@ def test_calls_into_other_modules_are_entered_only_when_they_can_matter(tmp_path
     assert "normalize" not in entered and "run" in entered
     monkeypatch.setattr(trace, "MAX_EFFORT", -1)  # no budget at all: nothing is entered
     assert lint_source(train.read_text(), str(train), linker=Linker(tmp_path)) == []
+
+
+def test_a_project_gradscaler_subclass_is_a_scaler(tmp_path: Path) -> None:
+    """`class ClosureScaler(GradScaler)` overriding `step`: its instances are still GradScalers
+    for the scaler rules (here the optimizer is stepped around it, OPT205)."""
+    (tmp_path / "setup.py").write_text("")
+    (tmp_path / "amp.py").write_text(
+        "from torch.amp import GradScaler\n\n\nclass ClosureScaler(GradScaler):\n"
+        "    def step(self, optimizer, closure=None):\n        return super().step(optimizer)\n"
+    )
+    train = tmp_path / "train.py"
+    train.write_text(
+        "import torch\nfrom amp import ClosureScaler\n\nmodel = torch.nn.Linear(2, 2)\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\nscaler = ClosureScaler('cuda')\n"
+        "for x in torch.load('x.pt'):\n    opt.zero_grad()\n    scaler.scale(model(x).sum()).backward()\n"
+        "    opt.step()\n    scaler.update()\n"
+    )
+    found = lint_source(train.read_text(), str(train), linker=Linker(tmp_path))
+    assert [(d.line, d.code) for d in found] == [(10, "OPT205")]

@@ -320,11 +320,13 @@ OPTIMIZER_BASES = frozenset({"torch.optim.Optimizer", "torch.optim.optimizer.Opt
 
 def base_role(qualified: str) -> str | None:
     """What a torch (or Lightning) base class makes its subclasses: ``module``, ``scheduler``,
-    ``optimizer``, or None."""
+    ``optimizer``, ``scaler`` (a GradScaler subclass), or None."""
     if qualified in MODULE_BASES:
         return "module"
     if qualified in SCHEDULER_BASES:
         return "scheduler"
     if qualified in OPTIMIZER_BASES or optimizer_for(qualified) is not None:
         return "optimizer"
+    if qualified in GRAD_SCALERS:
+        return "scaler"
     return None

@@ -1031,6 +1031,9 @@ class Interpreter:
         if role == "module":
             self._eval_args(call, env)
             return Val.of(Obj("module", cls.name.value, origin=call, definition=cls))
+        if role == "scaler":  # a project GradScaler: its own step() is still the scaler's step
+            self._eval_args(call, env)
+            return Val.of(Obj("scaler", cls.name.value, origin=call))
         if role in ("scheduler", "optimizer"):
             positional, keywords = self._eval_args(call, env)
             first = positional[:1] or [keywords.get("optimizer" if role == "scheduler" else "params", EMPTY)]
