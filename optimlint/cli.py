@@ -12,7 +12,7 @@ import tempfile
 import tokenize
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import click
 

@@ -225,15 +225,6 @@ def _prepare(source: str, path: str, settings: Settings, text: str | None = None
     return _Input(path, source, text, originals, unit, rules, text.splitlines())
 
 
-def analyse(module: cst.Module, path: str, settings: Settings, linker: Linker | None = None) -> ScriptModel:
-    """The model of one parsed file; with ``settings.follow_imports`` (the default) and a file on
-    disk, calls into the project's other modules are followed (``linker`` caches them across
-    files; a new one is made when none is given)."""
-    unit = SourceUnit.of(module, path)
-    unit.file = _disk_file(path) if settings.follow_imports else None
-    return _model(unit, linker, [unit], None)
-
-
 def _model(unit: SourceUnit, linker: Linker | None, asked: Sequence[SourceUnit],
            called: frozenset[str] | None) -> ScriptModel:
     if unit.file is None:

@@ -298,3 +298,24 @@ def test_a_project_gradscaler_subclass_is_a_scaler(tmp_path: Path) -> None:
     )
     found = lint_source(train.read_text(), str(train), linker=Linker(tmp_path))
     assert [(d.line, d.code) for d in found] == [(10, "OPT205")]
+
+
+def test_a_fix_that_edits_a_file_outside_the_run_is_only_shown(tmp_path: Path) -> None:
+    """A fix is applied only where every file it edits is part of the run; otherwise it is
+    display-only and its title names the file to change."""
+    from optimlint.analysis import SourceUnit, build_model
+    from optimlint.engine import _Run
+    from optimlint.fix import Fix, Remove
+
+    import libcst as cst
+
+    named = SourceUnit.of(cst.parse_module("import torch\n"), "train.py")
+    other = SourceUnit.of(cst.parse_module("x = 1\n"), "lib/function.py")
+    other.file = tmp_path / "lib" / "function.py"
+    model = build_model(named)
+    model.units.append(other)
+    fix = Fix("Move it", "safe", (Remove(other.module.body[0]),))
+    shown = _Run({}, {}).placed(fix, model)
+    assert shown is not None and shown.applicability == "display-only" and "lib/function.py" in shown.title
+    kept = _Run({}, {other.file: "lib/function.py"}).placed(fix, model)
+    assert kept is fix

@@ -19,7 +19,7 @@ from .bindings import EMPTY, Env, Obj, Val, dotted, modules_of, union_all
 from .index import descendants
 
 if TYPE_CHECKING:
-    from ..project import Definition, Linker
+    from ..project import Linker
     from . import SourceUnit
 
 MAX_INLINE_DEPTH = 6

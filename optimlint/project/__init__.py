@@ -157,6 +157,7 @@ class Linker:
         self.shown = shown or {}
         self._summaries: dict[Path, ModuleSummary | None] = {}
         self._units: dict[Path, SourceUnit | None] = {}
+        self._registered: dict[Path, SourceUnit] = {}
         self._roots: dict[Path, list[Path]] = {}
         self._found: dict[tuple[Path, str], Path | None] = {}
         self._lookups: dict[tuple[Path, str], tuple[Definition | None, frozenset[Path]]] = {}
@@ -171,8 +172,10 @@ class Linker:
 
     # ------------------------------------------------------------------ files
     def start_file(self) -> None:
-        """A new linted file: its own budget of modules (the same whatever was linted before)."""
+        """A new linted file: its own budget of modules (the same whatever was linted before);
+        the files registered for the previous one are let go."""
         self.touched = set()
+        self._registered = {}
 
     def _touch(self, path: Path) -> bool:
         for recording in self._recordings:
@@ -192,8 +195,9 @@ class Linker:
         return {str(p): hashlib.sha256(self.texts[p]).hexdigest() for p in sorted(self.touched) if p in self.texts}
 
     def register(self, path: Path, unit: SourceUnit) -> None:
-        """The linted file itself: an import of it gets this unit, not a second copy."""
-        self._units[path.resolve()] = unit
+        """A file of the run being analysed (its current text): an import of it gets this unit,
+        not a copy read from disk. Held until the next ``start_file``."""
+        self._registered[path.resolve()] = unit
 
     def use_files(self, files: list[Path]) -> None:
         """The files of the run (resolved): without a marker file, their common folder is the
@@ -377,6 +381,8 @@ class Linker:
     # ------------------------------------------------------------------ syntax trees
     def unit(self, path: Path) -> SourceUnit | None:
         """The parsed module (libcst, with its index), or None when it cannot be analysed."""
+        if path in self._registered:
+            return self._registered[path]
         if path in self._units:
             return self._units[path]
         from ..analysis import SourceUnit
