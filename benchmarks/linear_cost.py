@@ -31,6 +31,7 @@ goes to stderr.
 
 from __future__ import annotations
 
+
 import argparse
 import itertools
 import json
@@ -47,6 +48,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from compare import _source_state  # noqa: E402  (the checkout's commit and whether it is edited)
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_HOME = Path(tempfile.gettempdir()) / "optimlint-bench"
@@ -683,7 +687,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}; "
         f"1-minute load {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end.",
         f"Version: {_version_text(tool, cwd, env)}; "
-        + (f"checkout: {_source_state()}." if args.optimlint == DEFAULT_TOOL else "run from `--optimlint` (not this checkout)."), "",
+        + (f"checkout: {_source_state() or 'unknown'}." if args.optimlint == DEFAULT_TOOL else "run from `--optimlint` (not this checkout)."), "",
         "| start-up | median (s) | CPU (s) |", "|---|---:|---:|",
         f"| `optimlint --version` | {t_version:.3f} | {statistics.median(r.cpu for r in version):.3f} |",
         f"| `optimlint {shown} empty.py` | {t_empty.wall:.3f} | {t_empty.cpu:.3f} |", "",
@@ -698,19 +702,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.write_text(text, encoding="utf-8")
     return 0
-
-
-def _source_state() -> str:
-    """The commit of this checkout, and whether optimlint/ has uncommitted edits (an editable install
-    runs the working tree)."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=30).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "optimlint"], cwd=ROOT, capture_output=True,
-                               text=True, timeout=30).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return (head or "unknown") + (" with uncommitted changes under optimlint/" if dirty else "")
 
 
 def _version_text(tool: list[str], cwd: Path, env: dict[str, str]) -> str:
