@@ -411,10 +411,8 @@ def _prepare_all(sources: Sequence[tuple[str, str] | tuple[str, str, Path]], set
         except SourceError as error:
             out[path] = error
             continue
-        if item is None:
-            out[path] = nothing(source)
-        else:
-            out[path] = nothing(source)  # replaced by the analysis
+        out[path] = nothing(source)  # for a parsed file, replaced by what the analysis finds
+        if item is not None:
             inputs.append(item)
     return inputs
 
