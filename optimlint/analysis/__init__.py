@@ -35,7 +35,6 @@ class SourceUnit:
     path: str
     module: cst.Module
     index: FileIndex
-    name: str | None = None  # the dotted module name, when the linker knows it
     file: Path | None = None  # the file on disk, when there is one (imports are resolved from it)
     _positions: Mapping[cst.CSTNode, CodeRange] | None = None
     # the first line of each top-level statement, when the stdlib parse gave them
@@ -44,8 +43,8 @@ class SourceUnit:
     _statements: dict[cst.CSTNode, tuple[int, Mapping[cst.CSTNode, CodeRange]]] = field(default_factory=dict)
 
     @staticmethod
-    def of(module: cst.Module, path: str = "<string>", name: str | None = None, package: str | None = None) -> SourceUnit:
-        return SourceUnit(path, module, FileIndex(module, package), name)
+    def of(module: cst.Module, path: str = "<string>") -> SourceUnit:
+        return SourceUnit(path, module, FileIndex(module))
 
     def position(self, node: cst.CSTNode) -> CodeRange:
         """Where ``node`` is. libcst computes positions by generating the code of the whole file

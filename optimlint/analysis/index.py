@@ -13,11 +13,12 @@ from __future__ import annotations
 import bisect
 import builtins
 import dataclasses
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import libcst as cst
 
 _BUILTINS = frozenset(dir(builtins))
+T = TypeVar("T")
 
 # Fields of libcst nodes that never hold a node a question is about: punctuation, whitespace,
 # comments, operators. Skipping them makes the walk several times cheaper.
@@ -118,27 +119,12 @@ def base_name(node: cst.CSTNode) -> str:
     return node.value if isinstance(node, cst.Name) else ""
 
 
-def absolute_module(relative_dots: int, name: str, package: str | None) -> str:
-    """``from ..core import x`` in package ``lib.models``: ``lib.core``. Without a known package
-    the dots are kept (``..core``)."""
-    if relative_dots == 0:
-        return name
-    if package is None:
-        return "." * relative_dots + name
-    parts = package.split(".") if package else []
-    if relative_dots - 1 > len(parts):
-        return "." * relative_dots + name
-    base = parts[: len(parts) - (relative_dots - 1)]
-    return ".".join([*base, name] if name else base)
-
-
 class FileIndex:
-    """Everything one walk of a module learns. ``package`` (``lib.core`` for
-    ``lib/core/function.py``) turns relative imports into absolute names."""
+    """Everything one walk of a module learns. Relative imports keep their dots
+    (``.function.train``): the linker resolves them from the importing file's folder."""
 
-    def __init__(self, module: cst.Module, package: str | None = None) -> None:
+    def __init__(self, module: cst.Module) -> None:
         self.module = module
-        self.package = package
         self.parents: dict[cst.CSTNode, cst.CSTNode] = {}
         self.calls: list[cst.Call] = []
         self.assigns: list[cst.Assign] = []
@@ -156,6 +142,7 @@ class FileIndex:
         self._argument_calls: list[cst.Call] | None = None
         self._span: dict[cst.CSTNode, tuple[int, int]] | None = None
         self._keys: dict[int, tuple[list[cst.CSTNode], list[tuple[int, int]]]] = {}
+        self._memo: dict[str, object] = {}
         self._walk()
 
     # ------------------------------------------------------------------ the walk
@@ -286,7 +273,7 @@ class FileIndex:
     def _import_from(self, node: cst.ImportFrom, scope: Scope) -> None:
         if isinstance(node.names, cst.ImportStar):
             return
-        base = absolute_module(len(node.relative), _dotted(node.module), self.package)
+        base = "." * len(node.relative) + _dotted(node.module)
         if base == "__future__":
             return
         for alias in node.names:
@@ -398,6 +385,12 @@ class FileIndex:
                 stack.extend((child, False) for child in reversed(children(node)))
             self._span = spans
         return self._span
+
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """What ``compute()`` derives from this file, computed once (a rule's per-file list)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]  # type: ignore[return-value]
 
     def method_calls(self, methods: frozenset[str]) -> list[cst.Call]:
         """The calls ``x.m(...)`` of the file whose method ``m`` is one of ``methods``."""

@@ -208,21 +208,7 @@ _EPOCH_WORDS = ("epoch",)
 _BATCH_WORDS = ("loader", "batch", "data", "dl", "step", "iter", "sample")
 
 
-_LOOP_KINDS: dict[int, tuple[cst.CSTNode, str]] = {}
-
-
 def classify_loop(node: cst.For | cst.While) -> str:
-    cached = _LOOP_KINDS.get(id(node))
-    if cached is not None and cached[0] is node:
-        return cached[1]
-    if len(_LOOP_KINDS) > 4096:
-        _LOOP_KINDS.clear()
-    kind = _classify_loop(node)
-    _LOOP_KINDS[id(node)] = (node, kind)
-    return kind
-
-
-def _classify_loop(node: cst.For | cst.While) -> str:
     mod = cst.Module([])
     if isinstance(node, cst.For):
         text = (mod.code_for_node(node.target) + " " + mod.code_for_node(node.iter)).lower()
@@ -327,7 +313,7 @@ class Interpreter:
         self.returns: list[Val] = []
         self.externals: dict[str, Obj] = {}
         self.overwrite_on_conversion = False
-        self._loop_names: dict[cst.CSTNode, frozenset[str]] = {}
+        self._loops: dict[cst.CSTNode, tuple[str, frozenset[str]]] = {}
         # functions traced at a call with nothing cut by the depth limit, and the count of cuts
         self.entered: set[cst.FunctionDef] = set()
         self.cuts = 0
@@ -686,13 +672,13 @@ class Interpreter:
         env.merge(*envs)
 
     def _exec_loop(self, stmt: cst.For | cst.While, env: Env) -> None:
-        names = self._loop_names.get(stmt)
-        if names is None:
+        known = self._loops.get(stmt)  # a loop of a function entered at several calls
+        if known is None:
             found = assigned_names(stmt.body)
             if isinstance(stmt, cst.For):
                 found |= assigned_names_target(stmt.target)
-            names = self._loop_names[stmt] = frozenset(found)
-        loop = Loop(stmt, kind=classify_loop(stmt), variant_names=names)
+            known = self._loops[stmt] = (classify_loop(stmt), frozenset(found))
+        loop = Loop(stmt, kind=known[0], variant_names=known[1])
         if isinstance(stmt, cst.For):
             iter_val = self.eval(stmt.iter, env)
         else:

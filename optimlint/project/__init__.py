@@ -14,10 +14,9 @@ analysis of one file follow such a call into the module that defines it.
   each of those (where research code puts its package and adds it to ``sys.path``). A relative
   import is resolved from the importing file's package folder.
 - A module is first read with Python's own ``ast`` into a :class:`ModuleSummary` (plain data: its
-  top-level functions and classes with their bases, and its imports), which is enough to follow
-  re-exports (``from .function import train`` in an ``__init__.py``) and to know a class is an
-  ``nn.Module`` or an ``LRScheduler``. Only a module whose function or class the analysis really
-  enters is parsed with libcst.
+  top-level functions and classes with their bases, and its imports), which is enough to find a
+  name and follow re-exports (``from .function import train`` in an ``__init__.py``). Only a
+  module whose function or class the analysis really enters is parsed with libcst.
 - The work is bounded: at most :data:`MAX_MODULES` modules are read for one linted file, and a
   module larger than the analysis limit is left out (its calls stay opaque, as without linking).
 """
@@ -33,7 +32,6 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from ..analysis.torch_api import base_role
 
 if TYPE_CHECKING:
     from ..analysis import SourceUnit
@@ -352,31 +350,6 @@ class Linker:
                 return self.lookup(target, path, hops + 1)
             return None
         return None
-
-    def base_definitions(self, definition: Definition) -> list[tuple[str, Definition | None]]:
-        """Each base of a class: its qualified name (as written, resolved through the module's
-        imports) and, for a project class, its definition."""
-        out: list[tuple[str, Definition | None]] = []
-        summary = self.summary(definition.path)
-        for base in definition.bases:
-            local = summary.defs.get(base) if summary is not None and "." not in base else None
-            out.append((base, local if local is not None else self.lookup(base, definition.path)))
-        return out
-
-    def class_role(self, definition: Definition, seen: frozenset[str] = frozenset()) -> str:
-        """``module``, ``scheduler``, ``optimizer`` (through any chain of project bases) or
-        ``plain``."""
-        key = f"{definition.path}:{definition.name}"
-        if key in seen or len(seen) > _MAX_HOPS:
-            return "plain"
-        for qualified, base in self.base_definitions(definition):
-            role = base_role(qualified)
-            if role is None and base is not None and base.kind == "class":
-                role = self.class_role(base, seen | {key})
-                role = None if role == "plain" else role
-            if role is not None:
-                return role
-        return "plain"
 
     # ------------------------------------------------------------------ syntax trees
     def unit(self, path: Path) -> SourceUnit | None:

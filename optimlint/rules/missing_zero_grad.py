@@ -249,21 +249,11 @@ def _untracked_clearing(model: ScriptModel, loop: Loop, events: list[Located]) -
     return False
 
 
-_CLEARING_CACHE: dict[int, tuple[FileIndex, list[cst.BaseSmallStatement]]] = {}
-
-
 def _clearing_statements(model: ScriptModel, index: FileIndex) -> list[cst.BaseSmallStatement]:
     """The file's small statements that may clear gradients, from the nodes that can make one
     (``x.grad``, ``del``, a call named like ``zero_grads(...)``); the text decides. Computed once
     per file."""
-    cached = _CLEARING_CACHE.get(id(index))
-    if cached is not None and cached[0] is index:
-        return cached[1]
-    if len(_CLEARING_CACHE) > 64:
-        _CLEARING_CACHE.clear()
-    found = _find_clearing(model, index)
-    _CLEARING_CACHE[id(index)] = (index, found)
-    return found
+    return index.memo("OPT204 clearing statements", lambda: _find_clearing(model, index))
 
 
 def _find_clearing(model: ScriptModel, index: FileIndex) -> list[cst.BaseSmallStatement]:
