@@ -7,7 +7,7 @@ from torch import nn
 model = nn.Linear(4, 2)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1)
-model.to("cpu")
+model.to("cuda")
 for epoch in range(3):
     scheduler.step()
     optimizer.zero_grad()

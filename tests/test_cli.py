@@ -64,7 +64,7 @@ def test_fix_rewrites_file_and_exits_1(project: Path, capsys: pytest.CaptureFixt
     assert code == 1  # files were changed (pre-commit convention)
     assert "Fixed 2 errors." in out
     fixed = target.read_text()
-    assert fixed.index('model.to("cpu")') < fixed.index("optimizer = torch.optim.SGD")
+    assert fixed.index('model.to("cuda")') < fixed.index("optimizer = torch.optim.SGD")
     assert fixed.index("optimizer.step()") < fixed.index("scheduler.step()")
     assert (target.stat().st_mode & 0o777) == 0o640
     code, out, _ = run(capsys, "--fix", "train.py")
@@ -86,7 +86,7 @@ def test_diff_prints_and_does_not_write(project: Path, capsys: pytest.CaptureFix
     code, out, _ = run(capsys, "--diff", "train.py")
     assert code == 1
     assert out.startswith("--- train.py\n+++ train.py\n")
-    assert '+model.to("cpu")' in out
+    assert '+model.to("cuda")' in out
     assert (project / "train.py").read_text() == BUGGY
 
 
@@ -198,7 +198,7 @@ def test_stdin(project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
     assert out.startswith("nb/train.py:5:1: OPT101")
     monkeypatch.setattr("sys.stdin", io.StringIO(BUGGY))
     code, out, err = run(capsys, "--fix", "-")
-    assert out.index('model.to("cpu")') < out.index("optimizer = torch.optim.SGD")
+    assert out.index('model.to("cuda")') < out.index("optimizer = torch.optim.SGD")
     assert "Fixed 2 errors." in err
 
 

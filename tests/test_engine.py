@@ -14,7 +14,7 @@ BUGGY = (
     "import torch\n"
     "model = torch.nn.Linear(4, 2)\n"
     "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
-    "model.to('cpu')\n"
+    "model.to('cuda')\n"
     "optimizer.step()\n"
 )
 
@@ -71,7 +71,7 @@ def test_fix_preserves_crlf_and_parses() -> None:
     assert result.changed
     assert "\r\n" in result.source and "\n" not in result.source.replace("\r\n", "")
     parse(result.source, "a.py")
-    assert result.source.index("model.to('cpu')") < result.source.index("optimizer = ")
+    assert result.source.index("model.to('cuda')") < result.source.index("optimizer = ")
 
 
 def test_fix_without_findings_returns_input_unchanged() -> None:
@@ -94,7 +94,7 @@ def test_fix_does_not_move_statement_past_a_use_of_its_names() -> None:
         "    model = torch.nn.Linear(4, 2)\n"
         "    return model, torch.optim.SGD(model.parameters(), lr=0.1)\n"
         "model, optimizer = setup()\n"
-        "model.to('cpu')\n"
+        "model.to('cuda')\n"
         "optimizer.step()\n"
     )
     diags = lint_source(source, "a.py")

@@ -459,3 +459,128 @@ def handed_over(model: ScriptModel, loop: Loop, events: list[Located], names: se
                 any(model.code(a.value) in names for a in call.args):
             return True
     return False
+
+
+# Attributes that hold a tensor, not a module: `model.fc.weight.data.cpu()` copies a tensor.
+_TENSOR_ATTRIBUTES = frozenset({"data", "weight", "bias", "grad", "running_mean", "running_var"})
+# Optimizer methods that only read it: a move before them leaves nothing stale to use.
+READ_METHODS = frozenset({"state_dict", "__repr__", "__getstate__"})
+
+
+def optimizer_used(event: Event, opt: Obj) -> bool:
+    """An event that uses ``opt`` in a way a stale parameter list would spoil (a step, a
+    clearing, a load, handing it on), not a read of its state for saving."""
+    if event.kind not in USE_KINDS or opt not in event.objs:
+        return False
+    return not (event.kind == "call" and event.method in READ_METHODS)
+
+
+def placement(model: ScriptModel, call: cst.CSTNode) -> tuple[str, str] | None:
+    """Where a move call sends a module, as ``("device", "cuda")`` or ``("dtype", "half")``, or
+    ``("device", "<code>")`` for a device held in a variable; None when it is not a plain
+    placement (``to_empty``, an FSDP wrap, ``deepcopy``) or cannot be told."""
+    if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Attribute):
+        return None
+    method = call.func.attr.value
+    if method in ("half", "double", "float", "bfloat16"):
+        return ("dtype", method)
+    if method == "cpu":
+        return ("device", "cpu")
+    if method in ("cuda", "xpu", "mps", "ipu"):
+        if not call.args:
+            return ("device", method)
+        return ("device", _device_text(model, call.args[0].value))
+    if method != "to" or len(call.args) != 1 or call.args[0].star:
+        return None
+    arg = call.args[0]
+    name = arg.keyword.value if arg.keyword is not None else None
+    if name == "dtype" or (name is None and _is_dtype(model, arg.value)):
+        return ("dtype", model.code(arg.value))
+    if name in (None, "device"):
+        return ("device", _device_text(model, arg.value))
+    return None
+
+
+def _is_dtype(model: ScriptModel, expr: cst.BaseExpression) -> bool:
+    q = model.qualname(expr) or ""
+    return q.startswith("torch.") and any(word in q for word in ("float", "half", "double", "bfloat16", "int", "bool"))
+
+
+def _device_text(model: ScriptModel, expr: cst.BaseExpression) -> str:
+    """``"cpu"`` for ``"cpu"``, ``torch.device("cpu")`` and a name only ever bound to one of
+    them; ``"cuda"`` likewise; otherwise the expression's code."""
+    value = _device_literal(model, expr)
+    if value is None and isinstance(expr, cst.Name):
+        assigned = [a for a in model.unit_of(expr).index.assigns
+                    if any(isinstance(t.target, cst.Name) and t.target.value == expr.value for t in a.targets)]
+        if len(assigned) == 1 and len(assigned[0].targets) == 1:
+            value = _device_literal(model, assigned[0].value)
+    return value if value is not None else model.code(expr)
+
+
+def _device_literal(model: ScriptModel, expr: cst.BaseExpression) -> str | None:
+    if isinstance(expr, cst.Call) and model.qualname(expr.func) == "torch.device" and len(expr.args) == 1:
+        expr = expr.args[0].value
+    if isinstance(expr, cst.SimpleString):
+        value = expr.evaluated_value
+        return value if isinstance(value, str) else None
+    return None
+
+
+def moves_nothing(model: ScriptModel, events: Sequence[Located], move: Located, opt: Obj,
+                  saving: bool = True) -> bool:
+    """A move that leaves the optimizer's parameters where they are:
+
+    - a tensor copy, not a module move (``model.fc.weight.data.cpu()``);
+    - a move to the CPU of a module never placed anywhere else (``device = "cpu"``), or, with
+      ``saving``, after the optimizer was already stepped or handed to a trainer (a copy for
+      saving: OPT101 asks this; OPT102, whose state would then be left behind, does not);
+    - a move to where the module already is: placed there before the optimizer was built
+      (``Net().to(device)``, ``nn.Linear(..., device=device)``), and not moved elsewhere since.
+
+    With ``set_overwrite_module_params_on_conversion(True)`` every move replaces the parameters,
+    so none of these is exempt."""
+    call = move.event.node
+    if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute):
+        receiver = call.func.value
+        if isinstance(receiver, cst.Attribute) and receiver.attr.value in _TENSOR_ATTRIBUTES:
+            return True
+    if model.overwrite_on_conversion:
+        return False
+    where = placement(model, call)
+    if where is None:
+        return False
+    moved = [o for o in move.event.objs if any(overlaps(o, m) for m in opt.modules)]
+    before = [e for e in events[: move.index] if e.event.kind == "move" and any(
+        any(overlaps(o, m) for m in moved) for o in e.event.objs)]
+    kinds = [placement(model, e.event.node) for e in before]
+    built = [_built_on(model, o) for o in moved]
+    if where == ("device", "cpu"):
+        elsewhere = any(k is None or (k[0] == "device" and k[1] != "cpu") for k in kinds) or any(
+            b is not None and b != "cpu" for b in built)
+        if not elsewhere:
+            return True
+        handed = saving and any(
+            e.event.kind in ("step", "pass") and opt in e.event.objs
+            for e in events[: move.index]
+        )
+        return handed
+    # the same placement earlier, covering the moved module, and nothing different since
+    for k, e in zip(reversed(kinds), reversed(before)):
+        if k is None or k[0] == where[0]:
+            covers = all(any(o in set(m.lineage()) for o in e.event.objs) for m in moved)
+            return k == where and covers
+    if where[0] == "device" and moved and all(b == where[1] for b in built):
+        return True
+    return False
+
+
+def _built_on(model: ScriptModel, obj: Obj) -> str | None:
+    """The device a module was constructed on (``nn.Linear(4, 2, device=device)``), if given."""
+    for o in obj.lineage():
+        origin = o.origin
+        if isinstance(origin, cst.Call):
+            arg = keyword(origin, "device")
+            if arg is not None:
+                return _device_text(model, arg.value)
+    return None

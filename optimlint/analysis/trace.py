@@ -30,7 +30,7 @@ MAX_EFFORT = 20_000
 
 @dataclass(eq=False)
 class Event:
-    kind: str  # construct | move | load_state | state_access | backward | zero_grad | step | pass | call | managed | return | clip
+    kind: str  # construct | move | load_state | state_access | backward | zero_grad | step | pass | call | managed | return | clip | collect
     objs: frozenset[Obj]
     node: cst.CSTNode
     method: str | None = None
@@ -927,7 +927,10 @@ class Interpreter:
         if not params:
             return EMPTY
         lazy = isinstance(expr, cst.GeneratorExp)
-        return Val.of(Obj("params", "params", origin=expr, modules=modules_of(Val(params)), lazy=lazy))
+        made = Obj("params", "params", origin=expr, modules=modules_of(Val(params)), lazy=lazy)
+        if not lazy:
+            self.emit("collect", frozenset({made}), expr)  # the tensors are read now
+        return Val.of(made)
 
     # ------------------------------------------------------------------ calls
     def _eval_args(self, call: cst.Call, env: Env) -> tuple[list[Val], dict[str, Val]]:
@@ -947,7 +950,8 @@ class Interpreter:
 
     def _eval_call(self, call: cst.Call, env: Env) -> Val:
         func = call.func
-        q = self.qualname(func)
+        # `nn.Linear(4, 2).to(device)`: a method of what the call returns, not a torch function
+        q = None if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call) else self.qualname(func)
         if q is not None:
             return self._external_call(q, call, env)
         if isinstance(func, cst.Attribute):
@@ -1007,7 +1011,10 @@ class Interpreter:
             if params:
                 # a new iterable over the same parameters: a list is reusable, a filter is not
                 modules = modules_of(Val(params))
-                return Val.of(Obj("params", "params", origin=call, modules=modules, lazy=label in _LAZY_WRAPPERS))
+                made = Obj("params", "params", origin=call, modules=modules, lazy=label in _LAZY_WRAPPERS)
+                if not made.lazy:
+                    self.emit("collect", frozenset({made}), call)
+                return Val.of(made)
         if params:
             return Val(params)
         return self._fresh("result", call)
@@ -1291,6 +1298,7 @@ class Interpreter:
         params = frozenset(o for o in passed.flat() if o.kind == "params")
         if params and method in _GROWING and isinstance(call.func, cst.Attribute):
             # `groups[key].append(p)`: the container now holds those parameters too
+            self.emit("collect", params, call)
             self._grow(call.func.value, Val(params), env)
         if params and method in ("chain", "extend", "append"):
             return Val(params)

@@ -10,6 +10,7 @@ from ..analysis.ordering import (
     describe,
     is_cast,
     mentions,
+    moves_nothing,
     placed_optimizer_events,
     plan_move_after,
     receiver_label,
@@ -101,6 +102,8 @@ class OptimizerStateBeforeMove(Rule):
             if move.event.kind != "move" or not touches(move, opt.modules) or crosses_unordered(move, state):
                 continue
             if placed and not is_cast(model, move.event):
+                continue
+            if moves_nothing(model, events, move, opt, saving=False):
                 continue
             if not self._stepped_stale(events, move, opt):
                 continue
