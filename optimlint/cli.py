@@ -205,18 +205,25 @@ def _process_notebook(
     text: str, display: str, settings: Settings, fix: bool, diff: bool, unsafe: bool, outcome: Outcome
 ) -> str | None:
     """Lint (and maybe fix) one notebook's JSON text; returns the fixed text when it changed.
+    A cell that does not parse is reported as an error, the other cells are still linted.
     Raises NotebookError or SourceError (with a ``cell``)."""
-    if fix or diff:
-        fixed, result = notebook.fix(text, display, settings, unsafe)
-        outcome.diagnostics.extend(result.remaining)
-        if not result.changed:
-            return None
-        outcome.fixed += len(result.fixed)
-        if diff:
-            outcome.diagnostics.extend(result.fixed)
-        return fixed
-    outcome.diagnostics.extend(notebook.lint(text, display, settings))
-    return None
+    errors: list[SourceError] = []
+    try:
+        if fix or diff:
+            fixed, result = notebook.fix(text, display, settings, unsafe, errors)
+            outcome.diagnostics.extend(result.remaining)
+            if not result.changed:
+                return None
+            outcome.fixed += len(result.fixed)
+            if diff:
+                outcome.diagnostics.extend(result.fixed)
+            return fixed
+        outcome.diagnostics.extend(notebook.lint(text, display, settings, errors))
+        return None
+    finally:
+        for error in errors:
+            _error(_source_error(error))
+            outcome.errors += 1
 
 
 def _source_error(exc: SourceError) -> str:

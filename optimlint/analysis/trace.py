@@ -891,7 +891,7 @@ class Interpreter:
         base = self.eval(expr.value, env)
         attr = expr.attr.value
         out = EMPTY
-        for obj in base.objs:
+        for obj in _ordered(base.objs):
             if obj.kind == "function":
                 continue
             if attr == "state" and obj.kind == "optimizer":
@@ -960,7 +960,7 @@ class Interpreter:
         callee = self.eval(func, env)
         if isinstance(func, cst.Name) and not callee.objs and func.value in self.classes:
             return self._instantiate(self.classes[func.value], call, env)
-        for obj in callee.objs:
+        for obj in _ordered(callee.objs):
             if obj.kind == "function" and isinstance(obj.definition, cst.FunctionDef):
                 positional, keywords = self._eval_args(call, env)
                 result = self._call_function(obj.definition, call, positional, keywords, None, obj.closure)
@@ -1226,7 +1226,7 @@ class Interpreter:
         return Val.of(obj)
 
     def _method_call(self, receiver: Val, method: str, call: cst.Call, env: Env) -> Val:
-        for obj in receiver.objs:
+        for obj in _ordered(receiver.objs):
             if obj.kind == "instance" and isinstance(obj.definition, cst.ClassDef):
                 found = self._method(obj.definition, method)
                 if found is not None:
@@ -1318,6 +1318,12 @@ class Interpreter:
 
 
 _MODEL_WORDS = re.compile(r"model|net|module|backbone|encoder|decoder|policy|generator|discriminator|critic|actor", re.I)
+
+
+def _ordered(objs: frozenset[Obj]) -> list[Obj]:
+    """Objects in creation order: a set's own order follows memory addresses, and the trace
+    must not differ from one run to the next."""
+    return sorted(objs, key=lambda o: o.uid)
 
 
 def _factory_role(name: str, instantiate: bool = False) -> str | None:

@@ -177,7 +177,7 @@ class OptimizerBeforeMove(Rule):
             if collects:
                 line = _collect_line(model, collects[0], move)
                 message = message.rpartition(";")[0] + (
-                    f"; its parameters are collected on line {line}: move the module above that line")
+                    f"; its parameters are collected earlier (line {line}): move the module above that statement")
             return Finding(statement.body[0] if statement is not None else construct_site, message, fix)
         return None
 
@@ -212,7 +212,7 @@ class OptimizerBeforeMove(Rule):
                           "overwrite-on-conversion) the list keeps stale tensors")
             message = (
                 f"Parameters are collected into {what} (line {line}) before {where}, and {label} is built "
-                f"from them after: {effect}; move the module above line {line}"
+                f"from them after: {effect}; move the module above that collection"
             )
             return Finding(
                 statement.body[0] if statement is not None else construct_site,

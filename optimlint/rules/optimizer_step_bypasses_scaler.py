@@ -56,6 +56,13 @@ class OptimizerStepBypassesScaler(Rule):
     scaler.update()
     ```
 
+    Not reported: one `scaler.step(opt)` per optimizer in a loop over the optimizers, with
+    `scaler.update()` after that loop (also in the calling function), which is torch's recipe
+    for several optimizers; a retry loop (`while True: try: ... scaler.step(opt) except
+    OutOfMemoryError: continue` then `return`) that runs again only when an exception stopped
+    it before the step; a `scaler.step(opt, closure)` (torch's GradScaler refuses closures, so
+    the scaler is a class of the project's own).
+
     ## Fix safety
     The fix rewrites `optimizer.step()` to `scaler.step(optimizer)`. It is safe: the step then
     uses the unscaled gradients and skips overflowing steps, which is the documented recipe.
@@ -120,7 +127,7 @@ class OptimizerStepBypassesScaler(Rule):
     def _bypass(self, model: ScriptModel, events: list[Located]) -> Iterator[Finding]:
         for step in events:
             event = step.event
-            if event.kind != "step" or event.via_scaler or event.method != "step" or _nested(step):
+            if event.kind != "step" or event.via_scaler or event.method != "step" or _nested(model, step):
                 continue
             if not any(o.kind == "optimizer" for o in event.objs):
                 continue
@@ -193,9 +200,15 @@ class OptimizerStepBypassesScaler(Rule):
         return Fix(title, "safe", (Replace(node, new),))
 
     def _missing_update(self, model: ScriptModel, loop: Loop, events: list[Located]) -> Iterator[Finding]:
+        if _retry_loop(loop.node):
+            return
         for step in events:
             event = step.event
-            if event.kind != "step" or not event.via_scaler or _nested(step):
+            if event.kind != "step" or not event.via_scaler or _nested(model, step, per_optimizer=True):
+                continue
+            if _over_optimizers(model, loop, step) or (isinstance(event.node, cst.Call) and len(event.node.args) > 1):
+                # one step per optimizer, updated after the loop over them; a closure (torch's
+                # GradScaler refuses one) means a scaler class of the project's own
                 continue
             scalers = frozenset(o for o in event.targets if o.kind == "scaler" and not scaler_disabled(o))
             if not scalers or any(_scaler_call(e, "update") and e.event.objs & scalers for e in events):
@@ -227,8 +240,45 @@ def _scaler_call(loc: Located, method: str) -> bool:
     return loc.event.kind == "scaler" and loc.event.method == method
 
 
-def _nested(loc: Located) -> bool:
-    return any(isinstance(c, Loop) for c in loc.path)
+def _nested(model: ScriptModel | None, loc: Located, per_optimizer: bool = False) -> bool:
+    """``loc`` is inside a loop nested in the one checked; with ``per_optimizer``, a loop over
+    the optimizers (``for opt in optimizers: scaler.step(opt)``) does not count: it is part of
+    one iteration of the loop around it."""
+    return any(isinstance(c, Loop) and not (per_optimizer and model is not None and _over_optimizers(model, c, loc))
+               for c in loc.path)
+
+
+def _over_optimizers(model: ScriptModel, loop: Loop, step: Located) -> bool:
+    """``for optimizer in optimizers: scaler.step(optimizer)``: the loop's variable is what is stepped."""
+    node, call = loop.node, step.event.node
+    if not isinstance(node, cst.For) or not isinstance(call, cst.Call) or not call.args:
+        return False
+    return isinstance(node.target, cst.Name) and model.code(call.args[0].value) == node.target.value
+
+
+def _retry_loop(node: cst.CSTNode) -> bool:
+    """``while True: try: ... scaler.step(opt) ... except OOM: continue`` then ``return``/``break``:
+    the body runs again only when an exception stopped it, so a completed step is never
+    followed by another one in the same loop."""
+    if not isinstance(node, cst.While) or not isinstance(node.body, cst.IndentedBlock) or not node.body.body:
+        return False
+    last = node.body.body[-1]
+    if not (isinstance(last, cst.SimpleStatementLine) and isinstance(last.body[-1], (cst.Return, cst.Break, cst.Raise))):
+        return False
+    return all(inside_handler for inside_handler in _continues(node.body, False))
+
+
+def _continues(node: cst.CSTNode, in_handler: bool) -> Iterator[bool]:
+    """For each ``continue`` of the loop whose body is ``node``: whether it sits in an ``except``."""
+    for child in node.children:
+        if isinstance(child, (cst.For, cst.While, cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            if isinstance(child, (cst.For, cst.While)) and child.orelse is not None:
+                yield from _continues(child.orelse, in_handler)
+            continue
+        if isinstance(child, cst.Continue):
+            yield in_handler
+        else:
+            yield from _continues(child, in_handler or isinstance(child, cst.ExceptHandler))
 
 
 def _calls(loc: Located) -> tuple[int, ...]:

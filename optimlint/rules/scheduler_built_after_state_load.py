@@ -53,7 +53,8 @@ class SchedulerBuiltAfterStateLoad(Rule):
 
     Not reported: schedulers whose first step keeps the learning rate (`StepLR`,
     `MultiStepLR`, `ExponentialLR`, `CosineAnnealingLR`, `PolynomialLR`), a scheduler built
-    with an explicit `last_epoch=`, and an optimizer state loaded again after the scheduler.
+    with an explicit `last_epoch=` (or whose `last_epoch` the file sets by hand, as trainers that
+    rebuild the scheduler every epoch do), and an optimizer state loaded again after the scheduler.
 
     ## Example
     ```python
@@ -107,6 +108,8 @@ class SchedulerBuiltAfterStateLoad(Rule):
                     effect = _effect(sched)
                     if effect is None or _explicit_resume(construct.event.node) or _composed_later(events, sched):
                         continue
+                    if _epoch_set_by_hand(model, construct):
+                        continue
                     load = _restored_before(model, events, construct, sched.optimizers)
                     if load is None:
                         continue
@@ -133,6 +136,20 @@ def _effect(sched: Obj) -> str | None:
 def _explicit_resume(call: cst.Call) -> bool:
     """``last_epoch=start_epoch - 1``: the closed-form resume, which expects the loaded state."""
     return any(arg.keyword is not None and arg.keyword.value == "last_epoch" for arg in call.args)
+
+
+def _epoch_set_by_hand(model: ScriptModel, construct: Located) -> bool:
+    """``self.scheduler.last_epoch = epoch`` somewhere in the file: the code places the rebuilt
+    scheduler on its schedule itself (a scheduler rebuilt every epoch), as ``last_epoch=`` does."""
+    name = target_label(model, model.statement_of(construct.event.node))
+    if name is None:
+        return False
+    for assign in model.unit_of(construct.event.node).index.assigns:
+        for target in assign.targets:
+            node = target.target
+            if isinstance(node, cst.Attribute) and node.attr.value == "last_epoch" and model.code(node.value) == name:
+                return True
+    return False
 
 
 def _composed_later(events: list[Located], sched: Obj) -> bool:

@@ -12,6 +12,26 @@ from ..registry import Finding, Rule
 
 # Schedulers whose `get_lr()` is not implemented at all (it raises NotImplementedError).
 _NOT_IMPLEMENTED = frozenset({"ReduceLROnPlateau", "SequentialLR", "ChainedScheduler"})
+# Schedulers whose `get_lr()` is a closed form of the step count: called outside `step()` it
+# recomputes the learning rate of the current step (and warns).
+_CLOSED_FORM = frozenset({"LambdaLR", "CyclicLR", "OneCycleLR", "CosineAnnealingWarmRestarts"})
+# Chainable schedulers: `get_lr()` updates the learning rate in use, so called outside `step()`
+# it applies that update once more (torch 2.13, checked against each class).
+_REAPPLIED = {
+    "MultiplicativeLR": "multiplies the learning rate in use by `lr_lambda(last_epoch)` again once it has stepped",
+    "ExponentialLR": "multiplies the learning rate in use by `gamma` again once it has stepped "
+                     "(the next epoch's value)",
+    "StepLR": "multiplies the learning rate in use by `gamma` again at every `step_size`-th epoch",
+    "MultiStepLR": "multiplies the learning rate in use by `gamma` again at each milestone",
+    "ConstantLR": "applies `factor` to the learning rate in use again before the first `step()` and at `total_iters`",
+    "LinearLR": "applies the warm-up increment to the learning rate in use again until `total_iters`",
+    "PolynomialLR": "applies the decay factor to the learning rate in use again until `total_iters`",
+    "CosineAnnealingLR": "applies the cosine update to the learning rate in use again",
+    "SWALR": "applies the annealing update to the learning rate in use again while annealing",
+}
+# transformers' warm-up factories return a LambdaLR, except `get_scheduler`, whose class depends
+# on its name argument.
+_UNKNOWN_FACTORY = "get_scheduler"
 # Calls whose arguments are only shown, never fed back into training.
 _LOGGING = frozenset(
     {"print", "log", "info", "debug", "warning", "add_scalar", "add_scalars", "log_metrics", "set_postfix",
@@ -29,11 +49,24 @@ class SchedulerGetLr(Rule):
     ## Why is this bad?
     `get_lr()` is the scheduler's internal step formula, not a getter. Called from outside
     `step()` it warns "To get the last learning rate computed by the scheduler, please use
-    `get_last_lr()`." and, for chainable schedulers, applies the formula once more to the
-    current learning rate: a `StepLR(step_size=2, gamma=0.1)` at a milestone reports `0.01`
-    while the optimizer uses `0.1`, so logged curves are wrong. `ReduceLROnPlateau`,
-    `SequentialLR` and `ChainedScheduler` do not implement it and raise `NotImplementedError`.
-    `get_last_lr()` returns the learning rates the optimizer is using.
+    `get_last_lr()`." on every call, and what it returns depends on the class (torch 2.13):
+
+    - chainable schedulers apply their update once more to the learning rate in use, so the
+      value is not the one the optimizer uses: `ExponentialLR` and `MultiplicativeLR` (once
+      stepped) multiply it by their factor again, `StepLR` and `MultiStepLR` at each
+      milestone (a `StepLR(step_size=2, gamma=0.1)` at a milestone reports `0.01` while the
+      optimizer uses `0.1`), `ConstantLR`, `LinearLR`, `PolynomialLR` and `SWALR` during their
+      warm-up or decay, `CosineAnnealingLR` at nearly every step; logged curves are wrong;
+    - `LambdaLR` (and the transformers warm-up schedules built on it), `CyclicLR`,
+      `OneCycleLR` and `CosineAnnealingWarmRestarts` compute the rate from the step count, so
+      the value is the learning rate of the current step (unless the script writes
+      `param_groups` itself): the warning, and the reliance on an internal method, are what is
+      wrong, and the message says only that;
+    - `ReduceLROnPlateau`, `SequentialLR` and `ChainedScheduler` do not implement it and raise
+      `NotImplementedError`.
+
+    A scheduler whose class is not known gets a cautious message. `get_last_lr()` returns the
+    learning rates the optimizer is using, for every scheduler.
 
     ## Example
     ```python
@@ -56,7 +89,7 @@ class SchedulerGetLr(Rule):
     """
 
     code = "OPT306"
-    message = "`scheduler.get_lr()` is used to read the learning rate; it warns and returns the wrong value"
+    message = "`scheduler.get_lr()` is used to read the learning rate; it warns, and for most schedulers it returns a value other than the one in use"
     fix_title = "Use `get_last_lr()`"
     invalid = (
         "import torch\n"
@@ -96,17 +129,39 @@ class SchedulerGetLr(Rule):
                     continue
                 name = receiver_label(model, event)
                 kinds = {o.info.name for o in event.objs if o.info is not None}
-                if kinds & _NOT_IMPLEMENTED:
-                    effect = "raises `NotImplementedError` for this scheduler"
-                else:
-                    effect = "warns and re-applies the step formula, so the value can differ from the learning rate in use"
                 safe = _only_shown(model, call) or not _writes_lr(model)
                 new = call.with_changes(func=call.func.with_changes(attr=cst.Name("get_last_lr")))
                 yield Finding(
                     call,
-                    f"`{name}.get_lr()` {effect}; read the current learning rate with `{name}.get_last_lr()`",
+                    _message(name, kinds),
                     Fix(self.fix_title or "", "safe" if safe else "unsafe", (Replace(call, new),)),
                 )
+
+
+def _message(name: str, kinds: set[str]) -> str:
+    """What ``get_lr()`` does outside ``step()`` for this scheduler class, as torch implements it."""
+    kind = next(iter(kinds)) if len(kinds) == 1 else None
+    if kinds and kinds <= _NOT_IMPLEMENTED:
+        return (
+            f"`{name}.get_lr()` raises `NotImplementedError` for this scheduler; read the current learning rate "
+            f"with `{name}.get_last_lr()`"
+        )
+    if kind is not None and (kind in _CLOSED_FORM or kind.startswith("get_") and kind != _UNKNOWN_FACTORY):
+        cls = f"`{kind}`" if kind in _CLOSED_FORM else f"the `LambdaLR` that `{kind}` returns"
+        return (
+            f"`{name}.get_lr()` warns on every call outside `step()`; for {cls} it recomputes the learning rate "
+            f"of the current step, but `get_last_lr()` is the supported getter: read it with `{name}.get_last_lr()`"
+        )
+    if kind in _REAPPLIED:
+        return (
+            f"`{name}.get_lr()` warns, and for `{kind}` it {_REAPPLIED[kind]}, so it reports a learning rate the "
+            f"optimizer is not using; read the current one with `{name}.get_last_lr()`"
+        )
+    return (
+        f"`{name}.get_lr()` warns on every call outside `step()`, and for most schedulers it re-applies the step "
+        f"formula, so the value can differ from the learning rate in use; read the current learning rate with "
+        f"`{name}.get_last_lr()`"
+    )
 
 
 def _only_shown(model: ScriptModel, call: cst.Call) -> bool:

@@ -18,6 +18,14 @@ _FACTORIES = frozenset(
      "randint_like", "zeros_like", "ones_like", "empty_like", "full_like", "where", "bernoulli", "multinomial"}
 )
 _CASTS = frozenset({"half", "double", "float", "bfloat16"})
+# The dtype each cast method gives, by the qualified names that spell it.
+_CAST_DTYPES = {
+    "half": frozenset({"torch.half", "torch.float16"}),
+    "float": frozenset({"torch.float", "torch.float32"}),
+    "double": frozenset({"torch.double", "torch.float64"}),
+    "bfloat16": frozenset({"torch.bfloat16"}),
+}
+_DEVICE_MOVES = frozenset({"to", "cuda", "cpu", "xpu", "mps", "ipu"})
 _LOADER_WRAPPERS = frozenset({"enumerate", "tqdm", "iter", "zip", "islice"})
 
 
@@ -28,7 +36,14 @@ class TensorMoveDiscarded(Rule):
     when `x` is a tensor: the result of a `torch` tensor factory (`torch.randn`, `torch.tensor`,
     ...), a batch variable unpacked from a data loader (`for x, y in loader:`), or an item of a
     batch (`batch["input_ids"]`). Modules are never reported: `nn.Module.to()` works in place,
-    so `model.to(device)` as a statement is correct. Receivers of unknown kind are not reported.
+    so `model.to(device)` as a statement is correct. Receivers of unknown kind are not reported,
+    nor is a cast that provably changes nothing: `x = torch.zeros(3, dtype=torch.float32)`
+    then `x.float()` (or `x.to(torch.float32)`), `x` never rebound.
+
+    The message depends on what reads the tensor afterwards. When it is never read again, or
+    only by code that moves it itself (`model(x.to(device))`, or a function of the file that
+    does `x = x.to(device)` with that argument; the same cast, for a cast), the line only does
+    nothing, and the message says so without predicting a failure.
 
     ## Why is this bad?
     `Tensor.to()` is not in place: it returns a new tensor and leaves `x` where it was. The
@@ -36,7 +51,9 @@ class TensorMoveDiscarded(Rule):
     too; on a GPU the forward pass fails with `RuntimeError: Expected all tensors to be on the
     same device, but found at least two devices, cuda:0 and cpu!` (or, for convolutions,
     `Input type (torch.FloatTensor) and weight type (torch.cuda.FloatTensor) should be the
-    same`). A discarded cast (`x.double()`) leaves the dtype unchanged in the same way.
+    same`). A discarded cast (`x.double()`) leaves the dtype unchanged in the same way. Where
+    every later read moves the tensor again, nothing fails, but the line is dead code that
+    reads as a move.
 
     ## Example
     ```python
@@ -78,6 +95,12 @@ class TensorMoveDiscarded(Rule):
         "noise = torch.randn(16, 100)\n"
         "noise.cuda()\n"
         "opt = torch.optim.Adam(gen.parameters())\n",
+        "import torch\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for x, y in train_loader:\n"
+        "    x.to('cuda')\n"
+        "    loss_fn(model(x.to('cuda')), y.to('cuda')).backward()\n"
+        "    opt.step()\n",
     )
     valid = (
         "import torch\n"
@@ -91,6 +114,10 @@ class TensorMoveDiscarded(Rule):
         "    opt.zero_grad()\n"
         "    model(**batch).loss.backward()\n"
         "    opt.step()\n",
+        "import torch\n"
+        "weights = torch.ones(8, dtype=torch.float32)\n"
+        "weights.float()\n"
+        "opt = torch.optim.SGD(model.parameters(), lr=0.1)\n",
     )
 
     def check(self, model: ScriptModel) -> Iterator[Finding]:
@@ -109,7 +136,8 @@ class TensorMoveDiscarded(Rule):
                 if not all(_is_tensor(model, obj, unpacked) for obj in event.objs):
                     continue
                 seen.add(id(node))
-                yield self._finding(model, bare[id(node)])
+                if not all(_no_op(model, node, obj) for obj in event.objs):
+                    yield self._finding(model, bare[id(node)])
         for statement in _batch_item_moves(loader_loops, bare):
             if id(statement.value) not in seen:
                 seen.add(id(statement.value))
@@ -120,14 +148,21 @@ class TensorMoveDiscarded(Rule):
         assert isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
         receiver = short(model.code(call.func.value), 40)
         code = short(model.code(call), 48)
-        if call.func.attr.value in _CASTS:
-            effect = f"`{receiver}` keeps its dtype and the next operation mixing dtypes fails"
+        cast = call.func.attr.value in _CASTS
+        if _later_uses_harmless(model, statement, call):
+            message = (
+                f"the result of `{code}` is discarded: tensors are not {'cast' if cast else 'moved'} in place, so "
+                f"this line does nothing; assign it back (`{receiver} = {code}`) or delete it"
+            )
         else:
-            effect = f"`{receiver}` stays where it was and on GPU the next operation fails with a device mismatch"
-        message = (
-            f"`{code}` returns a new tensor and the result is discarded: {effect}; "
-            f"assign it back: `{receiver} = {code}`"
-        )
+            if cast:
+                effect = f"`{receiver}` keeps its dtype and the next operation mixing dtypes fails"
+            else:
+                effect = f"`{receiver}` stays where it was and on GPU the next operation fails with a device mismatch"
+            message = (
+                f"`{code}` returns a new tensor and the result is discarded: {effect}; "
+                f"assign it back: `{receiver} = {code}`"
+            )
         assign = cst.Assign(
             targets=[cst.AssignTarget(target=call.func.value.deep_clone())],  # type: ignore[arg-type]
             value=call,
@@ -258,3 +293,186 @@ def _assigned(body: cst.CSTNode) -> set[str]:
 
     body.visit(_V())
     return names
+
+
+def _no_op(model: ScriptModel, call: cst.CSTNode, obj: Obj) -> bool:
+    """The move would change nothing: ``x = torch.zeros(3, dtype=torch.float32)`` then
+    ``x.float()`` (or ``x.to(torch.float32)``), the factory's explicit ``dtype=`` being the one
+    asked for and ``x`` never rebound."""
+    origin = obj.origin
+    if not isinstance(call, cst.Call) or not isinstance(call.func, cst.Attribute) or not isinstance(origin, cst.Call):
+        return False
+    receiver = call.func.value
+    if not isinstance(receiver, cst.Name) or _stores(model, receiver) != 1:
+        return False
+    made = next((a.value for a in origin.args if a.keyword is not None and a.keyword.value == "dtype"), None)
+    method = call.func.attr.value
+    if made is None:
+        return False
+    if method in _CAST_DTYPES:
+        return not call.args and model.qualname(made) in _CAST_DTYPES[method]
+    keyword = call.args[0].keyword if len(call.args) == 1 else None
+    if method == "to" and len(call.args) == 1 and (keyword is None or keyword.value == "dtype"):
+        wanted = model.qualname(call.args[0].value)
+        return wanted is not None and any(wanted in names and model.qualname(made) in names
+                                          for names in _CAST_DTYPES.values())
+    return False
+
+
+def _scope(model: ScriptModel, node: cst.CSTNode) -> cst.CSTNode:
+    functions = (a for a in model.ancestors(node) if isinstance(a, (cst.FunctionDef, cst.Lambda)))
+    return next(functions, model.module_of(node))
+
+
+def _occurrences(model: ScriptModel, node: cst.Name) -> list[cst.Name]:
+    """Every ``Name`` spelled like ``node`` in its function (nested functions included: they may
+    read it later), once per function and name."""
+    scope = _scope(model, node)
+    table = model.index.memo(f"{__name__}:names:{id(scope)}", lambda: _names_below(scope))
+    return table.get(node.value, [])
+
+
+def _names_below(scope: cst.CSTNode) -> dict[str, list[cst.Name]]:
+    table: dict[str, list[cst.Name]] = {}
+
+    class _V(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            table.setdefault(n.value, []).append(n)
+
+        def visit_Attribute(self, n: cst.Attribute) -> bool:
+            n.value.visit(self)  # `.attr` is not a name
+            return False
+
+    scope.visit(_V())
+    return table
+
+
+def _is_store(model: ScriptModel, name: cst.Name) -> bool:
+    child: cst.CSTNode = name
+    for parent in model.ancestors(name):
+        if isinstance(parent, (cst.Tuple, cst.List, cst.Element, cst.StarredElement)):
+            child = parent
+            continue
+        if isinstance(parent, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor, cst.NamedExpr)):
+            return getattr(parent, "target", None) is child
+        return isinstance(parent, (cst.AsName, cst.Param))
+    return False
+
+
+def _stores(model: ScriptModel, name: cst.Name) -> int:
+    return sum(1 for n in _occurrences(model, name) if _is_store(model, n))
+
+
+def _later_uses_harmless(model: ScriptModel, statement: cst.Expr, call: cst.Call) -> bool:
+    """Nothing that reads the tensor after the discarded move depends on it: it is never read
+    again, or only by a move of its own (``model(x.to(device))``), or by a function of the file
+    that moves that argument itself. Only plain names are followed (``x``, not ``batch["x"]``)."""
+    assert isinstance(call.func, cst.Attribute)
+    receiver = call.func.value
+    if not isinstance(receiver, cst.Name):
+        return False
+    method = call.func.attr.value
+    after = _where(model, call)
+    loops = [a for a in model.ancestors(statement) if isinstance(a, (cst.For, cst.While))]
+    for use in _occurrences(model, receiver):
+        if use is receiver or _is_store(model, use) or isinstance(model.parents.get(use), cst.Del):
+            continue
+        if _where(model, use) < after and not _read_again(model, use, receiver, loops):
+            continue
+        if not _moves_itself(model, use, method):
+            return False
+    return True
+
+
+def _where(model: ScriptModel, node: cst.CSTNode) -> tuple[int, int]:
+    start = model.position(node).start
+    return start.line, start.column
+
+
+def _read_again(model: ScriptModel, use: cst.Name, receiver: cst.Name, loops: list[cst.CSTNode]) -> bool:
+    """A read before the move runs again after it: in a loop around both that does not rebind
+    the name at the top of each iteration (``for x, y in loader``)."""
+    for loop in loops:
+        if not any(a is loop for a in model.ancestors(use)):
+            continue
+        if isinstance(loop, cst.For) and receiver.value in {n.value for n in _target_names_of(loop.target)}:
+            return False
+        return True
+    return False
+
+
+def _target_names_of(target: cst.BaseExpression) -> list[cst.Name]:
+    return [t for t in _target_names(target) if isinstance(t, cst.Name)]
+
+
+def _moves_itself(model: ScriptModel, use: cst.Name, method: str) -> bool:
+    """``use`` is moved where it is read (``x.to(device)`` in an expression, the same cast for
+    a cast), or passed to a function of the file that does so with that parameter."""
+    parent = model.parents.get(use)
+    if isinstance(parent, cst.Attribute) and parent.value is use:
+        call = model.parents.get(parent)
+        return isinstance(call, cst.Call) and call.func is parent and _same_kind(parent.attr.value, method)
+    if not isinstance(parent, cst.Arg) or parent.value is not use or parent.star:
+        return False
+    call = model.parents.get(parent)
+    if not isinstance(call, cst.Call):
+        return False
+    func = _callee(model, call)
+    if func is None:
+        return False
+    name = _parameter_for(func, call, parent)
+    return name is not None and _function_moves(model, func, name, method)
+
+
+def _same_kind(other: str, method: str) -> bool:
+    if method in _CASTS:
+        return other == method
+    return other in _DEVICE_MOVES
+
+
+def _callee(model: ScriptModel, call: cst.Call) -> cst.FunctionDef | None:
+    """The function of the file that ``call`` runs: ``helper(x)``, or ``self.helper(x)`` in a
+    method of the same class."""
+    func = call.func
+    if isinstance(func, cst.Name):
+        if model.module_of(call) is not model.module:
+            return None
+        found = model.index.definitions.get(func.value)
+        return found if isinstance(found, cst.FunctionDef) else None
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+        cls = next((a for a in model.ancestors(call) if isinstance(a, cst.ClassDef)), None)
+        if cls is not None and isinstance(cls.body, cst.IndentedBlock):
+            for stmt in cls.body.body:
+                if isinstance(stmt, cst.FunctionDef) and stmt.name.value == func.attr.value:
+                    return stmt
+    return None
+
+
+def _parameter_for(func: cst.FunctionDef, call: cst.Call, arg: cst.Arg) -> str | None:
+    params = list(func.params.posonly_params) + list(func.params.params)
+    if isinstance(call.func, cst.Attribute) and params:
+        params = params[1:]  # self
+    if arg.keyword is not None:
+        names = {p.name.value for p in params + list(func.params.kwonly_params)}
+        return arg.keyword.value if arg.keyword.value in names else None
+    positional = [a for a in call.args if a.keyword is None]
+    if any(a.star for a in positional):
+        return None
+    index = next(i for i, a in enumerate(positional) if a is arg)
+    return params[index].name.value if index < len(params) else None
+
+
+def _function_moves(model: ScriptModel, func: cst.FunctionDef, name: str, method: str) -> bool:
+    """``func`` moves its parameter ``name`` and keeps the result (``x = x.to(device)``)."""
+    found = False
+
+    class _V(cst.CSTVisitor):
+        def visit_Call(self, n: cst.Call) -> None:
+            nonlocal found
+            f = n.func
+            if isinstance(f, cst.Attribute) and isinstance(f.value, cst.Name) and f.value.value == name \
+                    and _same_kind(f.attr.value, method) and not isinstance(model.parents.get(n), cst.Expr):
+                found = True
+
+    func.body.visit(_V())
+    return found
