@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import Settings
-from .engine import Diagnostic
+from .results import Diagnostic
 from .fix import Fix
 
 if TYPE_CHECKING:

@@ -16,24 +16,12 @@ from typing import Callable, Iterator, Sequence
 
 import click
 
-from . import __version__, notebook
+from . import __version__
 from .cache import Cache
 from .config import ConfigError, Settings, find_pyproject, load_settings
-from .docgen import rule_markdown
-from .engine import (
-    PREFILTER,
-    Diagnostic,
-    FixResult,
-    SourceError,
-    called_names,
-    fix_files,
-    fix_source,
-    lint_source,
-    merge_reports,
-)
 from .fix import Fix
 from .project import Linker
-from .registry import all_rules, rule_by_code
+from .results import PREFILTER, Diagnostic, FixResult, SourceError, called_names, merge_reports
 from .render import (
     github_annotation,
     json_report,
@@ -44,6 +32,32 @@ from .render import (
 )
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    """The parser and the analysis (libcst and every rule), imported only when a file of the
+    run can hold a finding: a run over files that all fail the prefilter never loads them."""
+    from . import engine
+
+    return engine
+
+
+def _registry():  # type: ignore[no-untyped-def]
+    from . import registry
+
+    return registry
+
+
+def _docgen():  # type: ignore[no-untyped-def]
+    from . import docgen
+
+    return docgen
+
+
+def _notebook():  # type: ignore[no-untyped-def]
+    from . import notebook
+
+    return notebook
 
 SKIP_DIRS = frozenset(
     {
@@ -171,12 +185,14 @@ def _process_text(
     text: str, display: str, settings: Settings, fix: bool, diff: bool, unsafe: bool, outcome: Outcome
 ) -> str | None:
     """Lint (and maybe fix) one file's text; returns the fixed text when it changed."""
+    if not PREFILTER.search(text):
+        return None  # nothing a rule looks for: not parsed (and libcst not even imported)
     linker = _RUN.get_linker()
     if fix or diff:
-        result = fix_source(text, display, settings, unsafe_fixes=unsafe, linker=linker, called=_RUN.called)
+        result = _engine().fix_source(text, display, settings, unsafe_fixes=unsafe, linker=linker, called=_RUN.called)
         return _take_fix(result, diff, outcome)
     others = {file: shown for file, shown in _RUN.files.items() if shown != display}
-    outcome.diagnostics.extend(lint_source(text, display, settings, linker=linker, called=_RUN.called, files=others))
+    outcome.diagnostics.extend(_engine().lint_source(text, display, settings, linker=linker, called=_RUN.called, files=others))
     return None
 
 
@@ -194,11 +210,11 @@ def _take_fix(result: FixResult, diff: bool, outcome: Outcome) -> str | None:
 def _cell_sources(text: str, display: str) -> dict[str, list[str]]:
     """The lines of each code cell of a notebook, keyed ``path:cell N`` for the text report."""
     try:
-        nb = notebook.read(text, display)
-    except notebook.NotebookError:
+        nb = _notebook().read(text, display)
+    except _notebook().NotebookError:
         return {}
     cells = nb.data["cells"]
-    return {f"{display}:cell {n}": notebook._cell_text(cells[i]).splitlines() for n, i in enumerate(nb.code_cells, 1)}
+    return {f"{display}:cell {n}": _notebook()._cell_text(cells[i]).splitlines() for n, i in enumerate(nb.code_cells, 1)}
 
 
 def _process_notebook(
@@ -210,7 +226,7 @@ def _process_notebook(
     errors: list[SourceError] = []
     try:
         if fix or diff:
-            fixed, result = notebook.fix(text, display, settings, unsafe, errors)
+            fixed, result = _notebook().fix(text, display, settings, unsafe, errors)
             outcome.diagnostics.extend(result.remaining)
             if not result.changed:
                 return None
@@ -218,7 +234,7 @@ def _process_notebook(
             if diff:
                 outcome.diagnostics.extend(result.fixed)
             return fixed
-        outcome.diagnostics.extend(notebook.lint(text, display, settings, errors))
+        outcome.diagnostics.extend(_notebook().lint(text, display, settings, errors))
         return None
     finally:
         for error in errors:
@@ -240,10 +256,10 @@ def _guarded(display: str, outcome: Outcome, work: Callable[[], str | None]) -> 
     counted, and gives ``_FAILED``: one broken file never stops the others."""
     try:
         return work()
-    except notebook.NotebookError as exc:
-        _error(str(exc))
     except SourceError as exc:
         _error(_source_error(exc))
+    except _notebook().NotebookError as exc:
+        _error(str(exc))
     except Exception as exc:  # noqa: BLE001 - one broken file must not stop the others
         _error(f"{display}: internal error: {type(exc).__name__}: {exc} (please report this)")
     outcome.errors += 1
@@ -362,11 +378,17 @@ def _fix_group(paths: list[Path], settings: Settings, diff: bool, outcome: Outco
             outcome.errors += 1
             continue
         readable.append((path, text, encoding))
-    results = _guarded(", ".join(str(p) for p, _, _ in readable), outcome, lambda: fix_files(  # type: ignore[arg-type,return-value]
+    sources: dict[str, list[str]] = {}
+    for path, text, encoding in [r for r in readable if not PREFILTER.search(r[1])]:
+        # nothing a rule looks for: not parsed, nothing to fix
+        sources.update(_deliver(path, text, None, encoding, diff, outcome, lambda shown: {str(path): shown.splitlines()}))
+    readable = [r for r in readable if PREFILTER.search(r[1])]
+    if not readable:
+        return sources
+    results = _guarded(", ".join(str(p) for p, _, _ in readable), outcome, lambda: _engine().fix_files(  # type: ignore[arg-type,return-value]
         [(str(p), t) for p, t, _ in readable], settings, settings.unsafe_fixes, _RUN.get_linker(), _RUN.called))
     if results is _FAILED:
-        return {}
-    sources: dict[str, list[str]] = {}
+        return sources
     for path, text, encoding in readable:
         result = results[str(path)]  # type: ignore[index]
         if isinstance(result, SourceError):
@@ -566,7 +588,7 @@ def check(
         follow_imports=follow_imports,
     )
     unknown = [c for c in (_codes(select) or ()) + (_codes(ignore) or ()) + (_codes(extend_select) or ())
-               if c != "ALL" and not any(r.code.startswith(c) for r in all_rules())]
+               if c != "ALL" and not any(r.code.startswith(c) for r in _registry().all_rules())]
     if unknown:
         raise click.UsageError(f"unknown rule code or prefix: {', '.join(unknown)}")
     outcome = Outcome()
@@ -579,7 +601,7 @@ def check(
         process = _process_notebook if is_notebook else _process_text
         try:
             fixed = process(text, display, settings, fix, diff, settings.unsafe_fixes, outcome)
-        except notebook.NotebookError as exc:
+        except _notebook().NotebookError as exc:
             _error(str(exc))
             outcome.errors += 1
             fixed = None
@@ -646,14 +668,14 @@ def _report(outcome: Outcome, sources: dict[str, list[str]], fmt: str, show_stat
 def rule(code: str | None, show_all: bool) -> int:
     """Print the documentation of rule CODE (e.g. OPT201 or scheduler-step-before-optimizer-step)."""
     if show_all:
-        click.echo("\n\n".join(rule_markdown(r) for r in all_rules()))
+        click.echo("\n\n".join(_docgen().rule_markdown(r) for r in _registry().all_rules()))
         return EXIT_CLEAN
     if code is None:
         raise click.UsageError("give a rule code (e.g. `optimlint rule OPT201`) or --all")
-    found = rule_by_code(code)
+    found = _registry().rule_by_code(code)
     if found is None:
         raise click.UsageError(f"unknown rule: {code}")
-    click.echo(rule_markdown(found))
+    click.echo(_docgen().rule_markdown(found))
     return EXIT_CLEAN
 
 
@@ -755,17 +777,17 @@ def schedule_command(path: Path, assignments: tuple[str, ...], output: Path | No
         text, _ = decode(read_bytes(path))
         cells = None
         if path.suffix == ".ipynb":  # the code cells as one program; lines are shown as `cell N:line`
-            nb = notebook.read(text, str(path))
+            nb = _notebook().read(text, str(path))
             text, cells = nb.program, nb.line_map
         result = report.build(text, str(path), overrides, compare_fixed, max_steps)
     except (OSError, UnicodeDecodeError) as exc:
         _error(f"{path}: error: {exc}")
         return EXIT_ERROR
-    except notebook.NotebookError as exc:
+    except _notebook().NotebookError as exc:
         _error(str(exc))
         return EXIT_ERROR
     except SourceError as exc:
-        _error(_source_error(exc) if cells is None else _source_error(notebook._cell_error(exc, nb)))
+        _error(_source_error(exc) if cells is None else _source_error(_notebook()._cell_error(exc, nb)))
         return EXIT_ERROR
     result.cells = cells
     if output_format == "json":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Literal, Sequence, Union
+from functools import lru_cache
+from typing import TYPE_CHECKING, Iterable, Literal, Sequence, Union
 
-import libcst as cst
+if TYPE_CHECKING:
+    import libcst as cst
 
 Applicability = Literal["safe", "unsafe", "display-only"]
 
@@ -76,54 +78,62 @@ def select_compatible(fixes: Iterable[Fix]) -> list[Fix]:
     return chosen
 
 
-class _Apply(cst.CSTTransformer):
-    def __init__(self, fixes: Sequence[Fix]) -> None:
-        super().__init__()
-        self.removed: set[int] = set()
-        self.insert_after: dict[int, list[cst.BaseStatement]] = {}
-        self.insert_before: dict[int, list[cst.BaseStatement]] = {}
-        self.replace: dict[int, cst.CSTNode] = {}
-        for fix in fixes:
-            for edit in fix.edits:
-                if isinstance(edit, MoveAfter):
-                    self.removed.update(id(s) for s in edit.statements)
-                    self.insert_after.setdefault(id(edit.anchor), []).extend(edit.statements)
-                elif isinstance(edit, InsertBefore):
-                    self.insert_before.setdefault(id(edit.anchor), []).extend(edit.statements)
-                elif isinstance(edit, Remove):
-                    self.removed.add(id(edit.statement))
-                else:
-                    if isinstance(edit.new, (cst.RemovalSentinel, cst.FlattenSentinel)):
-                        # block bodies are rebuilt child by child: use Remove / InsertBefore instead
-                        raise ValueError("Replace cannot remove or split a node")
-                    self.replace[id(edit.node)] = edit.new
+@lru_cache(maxsize=None)
+def _applier() -> type:
+    """The transformer class that applies fixes (built on first use: libcst is imported only
+    when something is fixed)."""
+    import libcst as cst
 
-    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode):  # type: ignore[no-untyped-def]
-        new = self.replace.get(id(original_node))
-        if new is not None:
-            return new
-        if isinstance(updated_node, (cst.IndentedBlock, cst.Module)):
-            body: list[cst.BaseStatement] = []
-            for original, updated in zip(original_node.body, updated_node.body):  # type: ignore[attr-defined]
-                inserted = self.insert_before.get(id(original), ())
-                if inserted:
-                    # the new lines take over the anchor's comments and blank lines above it
-                    first, *rest = inserted
-                    if isinstance(updated, (cst.SimpleStatementLine, cst.BaseCompoundStatement)) and isinstance(
-                        first, (cst.SimpleStatementLine, cst.BaseCompoundStatement)
-                    ):
-                        first = first.with_changes(leading_lines=updated.leading_lines)
-                        updated = updated.with_changes(leading_lines=())
-                    body.extend([first, *rest])
-                if id(original) not in self.removed:
-                    body.append(updated)
-                for moved in self.insert_after.get(id(original), ()):
-                    body.append(moved)
-            if not body and isinstance(updated_node, cst.IndentedBlock):
-                body.append(cst.SimpleStatementLine([cst.Pass()]))
-            return updated_node.with_changes(body=body)
-        return updated_node
+    class _Apply(cst.CSTTransformer):
+        def __init__(self, fixes: Sequence[Fix]) -> None:
+            super().__init__()
+            self.removed: set[int] = set()
+            self.insert_after: dict[int, list[cst.BaseStatement]] = {}
+            self.insert_before: dict[int, list[cst.BaseStatement]] = {}
+            self.replace: dict[int, cst.CSTNode] = {}
+            for fix in fixes:
+                for edit in fix.edits:
+                    if isinstance(edit, MoveAfter):
+                        self.removed.update(id(s) for s in edit.statements)
+                        self.insert_after.setdefault(id(edit.anchor), []).extend(edit.statements)
+                    elif isinstance(edit, InsertBefore):
+                        self.insert_before.setdefault(id(edit.anchor), []).extend(edit.statements)
+                    elif isinstance(edit, Remove):
+                        self.removed.add(id(edit.statement))
+                    else:
+                        if isinstance(edit.new, (cst.RemovalSentinel, cst.FlattenSentinel)):
+                            # block bodies are rebuilt child by child: use Remove / InsertBefore instead
+                            raise ValueError("Replace cannot remove or split a node")
+                        self.replace[id(edit.node)] = edit.new
+
+        def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode):  # type: ignore[no-untyped-def]
+            new = self.replace.get(id(original_node))
+            if new is not None:
+                return new
+            if isinstance(updated_node, (cst.IndentedBlock, cst.Module)):
+                body: list[cst.BaseStatement] = []
+                for original, updated in zip(original_node.body, updated_node.body):  # type: ignore[attr-defined]
+                    inserted = self.insert_before.get(id(original), ())
+                    if inserted:
+                        # the new lines take over the anchor's comments and blank lines above it
+                        first, *rest = inserted
+                        if isinstance(updated, (cst.SimpleStatementLine, cst.BaseCompoundStatement)) and isinstance(
+                            first, (cst.SimpleStatementLine, cst.BaseCompoundStatement)
+                        ):
+                            first = first.with_changes(leading_lines=updated.leading_lines)
+                            updated = updated.with_changes(leading_lines=())
+                        body.extend([first, *rest])
+                    if id(original) not in self.removed:
+                        body.append(updated)
+                    for moved in self.insert_after.get(id(original), ()):
+                        body.append(moved)
+                if not body and isinstance(updated_node, cst.IndentedBlock):
+                    body.append(cst.SimpleStatementLine([cst.Pass()]))
+                return updated_node.with_changes(body=body)
+            return updated_node
+
+    return _Apply
 
 
 def apply_fixes(module: cst.Module, fixes: Sequence[Fix]) -> cst.Module:
-    return module.visit(_Apply(fixes))
+    return module.visit(_applier()(fixes))

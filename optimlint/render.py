@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .engine import Diagnostic
+from .results import Diagnostic
 
 
 def _caret_line(diag: Diagnostic, line_text: str) -> tuple[str, str]:

@@ -8,7 +8,9 @@ import sys
 import pytest
 
 from optimlint import SourceError, fix_source, lint_source
+from optimlint import engine
 from optimlint.engine import parse
+from optimlint.results import PREFILTER
 
 BUGGY = (
     "import torch\n"
@@ -56,6 +58,24 @@ def test_prefilter_skips_files_without_vocabulary() -> None:
     with pytest.raises(SourceError) as info:
         lint_source("import torch.optim\ndef broken(:\n", "b.py")
     assert info.value.path == "b.py" and info.value.line == 2
+
+
+@pytest.mark.parametrize("text", [
+    "import torch.optim as O\n", "from torch import optim\n", "opt = build_optimizer(cfg)\n",
+    "optimiser = make(cfg)\n", "lr_scheduler = get(cfg)\n", "scaler = GradScaler()\n",
+    "def train(o):\n    o.step()\n", "m.zero_grad()\n", "instantiate(cfg.optim)\n",
+    "class Trainer:\n    sched = None\n",
+])
+def test_prefilter_passes_what_a_rule_can_use(text: str) -> None:
+    assert PREFILTER.search(text)
+
+
+@pytest.mark.parametrize("text", [
+    "# an optimal split, optimized for speed\n", "def optimize(graph):\n    return graph\n",
+    "x = optimization_level\n", "import os\n",
+])
+def test_prefilter_skips_prose(text: str) -> None:
+    assert not PREFILTER.search(text)
 
 
 def test_deep_nesting_is_a_clean_error() -> None:
@@ -116,3 +136,30 @@ def test_other_libraries_with_same_method_names_are_not_torch() -> None:
         "        opt.step()\n"
     )
     assert lint_source(source, "a.py") == []
+
+
+CHUNKY = (
+    "#!/usr/bin/env python\r\n# header comment\r\n\r\nimport torch ; import os\r\n"
+    "x = 1; y = (2 +\r\n     3)\r\n# between\r\n\r\n\x0c\r\n@decorator\r\n# inside decorators\r\n"
+    "def f(a,\r\n      b):\r\n  return a \\\r\n    + b\r\n  # dedented trailing comment\r\n"
+    "class C:\r\n    pass\r\n\r\n# at the end\r\n# twice"
+)
+
+
+@pytest.mark.parametrize("source", [CHUNKY, CHUNKY.replace("\r\n", "\n"), CHUNKY.replace("\r\n", "\r"), "", "\n\n",
+                                    "# only a comment\n", "import os\n"])
+def test_parsing_in_pieces_keeps_the_source(source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "_CHUNKED_FROM", 0)
+    assert parse(source, "a.py").code == source
+
+
+def test_parsing_in_pieces_finds_what_the_whole_parse_finds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fixture_cases import cases
+
+    scripts = [c.path for c in cases(include_fixed=True) if c.project is None]
+    whole = {p: lint_source(p.read_text(encoding="utf-8"), str(p)) for p in scripts}
+    monkeypatch.setattr(engine, "_CHUNKED_FROM", 0)
+    for path in scripts:
+        source = path.read_text(encoding="utf-8")
+        assert parse(source, str(path)).code == source
+        assert lint_source(source, str(path)) == whole[path], path

@@ -18,7 +18,7 @@ from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionPr
 
 from .bindings import Obj
 from .index import FileIndex
-from .trace import Interpreter, Root
+from .trace import Interpreter, Root, forget_located
 
 if TYPE_CHECKING:
     from ..project import Linker
@@ -217,6 +217,8 @@ def build_model(module: cst.Module | SourceUnit, linker: Linker | None = None,
     followed and those modules become units of the model too. ``called``: the names other files
     of the run call (their functions' parameters are bound by those calls, not by role)."""
     unit = module if isinstance(module, SourceUnit) else SourceUnit.of(module)
+    forget_located()
     interpreter = Interpreter(unit, linker, called)
     roots = interpreter.run()
+    forget_located()
     return ScriptModel(unit, roots, interpreter.overwrite_on_conversion, interpreter.units)

@@ -140,7 +140,7 @@ class FileIndex:
         self._definitions: dict[str, cst.FunctionDef | cst.ClassDef] | None = None
         self._method_calls: dict[frozenset[str], list[cst.Call]] = {}
         self._argument_calls: list[cst.Call] | None = None
-        self._span: dict[cst.CSTNode, tuple[int, int]] | None = None
+        self._span: dict[int, tuple[int, int]] | None = None
         self._keys: dict[int, tuple[list[cst.CSTNode], list[tuple[int, int]]]] = {}
         self._memo: dict[str, object] = {}
         self._walk()
@@ -345,44 +345,51 @@ class FileIndex:
     def contains(self, outer: cst.CSTNode, node: cst.CSTNode) -> bool:
         """``node`` is ``outer`` or lies below it (constant time: preorder intervals)."""
         spans = self._spans()
-        a, b = spans.get(outer, (0, -1)), spans.get(node)
+        a, b = spans.get(id(outer), (0, -1)), spans.get(id(node))
         return b is not None and a[0] <= b[0] and b[1] <= a[1]
 
     def within(self, outer: cst.CSTNode, nodes: list[cst.CSTNode]) -> list[cst.CSTNode]:
-        """Those of ``nodes`` (in source order, e.g. a list of this index) below ``outer``, found
-        by bisection on their preorder numbers: no walk of ``outer``."""
+        """Those of ``nodes`` below ``outer``, in the order of ``nodes`` (source order for the
+        lists of this index), found by bisection on their preorder numbers: no walk of ``outer``."""
         spans = self._spans()
-        span = spans.get(outer)
+        span = spans.get(id(outer))
         if span is None or not nodes:
             return []
         keys = self._keys.get(id(nodes))
         if keys is None or keys[0] is not nodes:
-            keys = self._keys[id(nodes)] = (nodes, sorted((spans[n][0], i) for i, n in enumerate(nodes) if n in spans))
+            found = [(spans[id(n)][0], i) for i, n in enumerate(nodes) if id(n) in spans]
+            keys = self._keys[id(nodes)] = (nodes, sorted(found))
         order = keys[1]
         start = bisect.bisect_left(order, (span[0], -1))
-        out = []
+        picked = []
         for number, i in order[start:]:
             if number > span[1]:
                 break
-            out.append(nodes[i])
-        return out
+            picked.append(i)
+        picked.sort()
+        return [nodes[i] for i in picked]
 
-    def _spans(self) -> dict[cst.CSTNode, tuple[int, int]]:
-        """Each node's preorder number and the largest number below it (one walk, on demand)."""
+    def _spans(self) -> dict[int, tuple[int, int]]:
+        """Each node's preorder number and the largest number below it, by ``id`` (one pass over
+        the parent links the walk recorded, on demand; siblings in any order)."""
         if self._span is None:
-            spans: dict[cst.CSTNode, tuple[int, int]] = {}
+            below: dict[int, list[cst.CSTNode]] = {}
+            for child, parent in self.parents.items():
+                below.setdefault(id(parent), []).append(child)
+            spans: dict[int, tuple[int, int]] = {}
             counter = 0
             stack: list[tuple[cst.CSTNode, bool]] = [(self.module, False)]
-            first: dict[cst.CSTNode, int] = {}
+            first: dict[int, int] = {}
             while stack:
                 node, done = stack.pop()
+                key = id(node)
                 if done:
-                    spans[node] = (first[node], counter - 1)
+                    spans[key] = (first[key], counter - 1)
                     continue
-                first[node] = counter
+                first[key] = counter
                 counter += 1
                 stack.append((node, True))
-                stack.extend((child, False) for child in reversed(children(node)))
+                stack.extend((child, False) for child in below.get(key, ()))
             self._span = spans
         return self._span
 

@@ -133,7 +133,22 @@ def linearize(body: list[Node], path: tuple[Container, ...] = ()) -> Iterator[tu
 
 
 def located(body: list[Node]) -> list[Located]:
-    return [Located(ev, i, path) for i, (ev, path) in enumerate(linearize(body))]
+    """The events of ``body`` in order, with where each sits. Every rule asks this of every
+    root and loop: the answer is kept (for bodies of a finished trace, see :func:`forget_located`)."""
+    hit = _LOCATED.get(id(body))
+    if hit is not None and hit[0] is body:
+        return hit[1]
+    out = [Located(ev, i, path) for i, (ev, path) in enumerate(linearize(body))]
+    _LOCATED[id(body)] = (body, out)
+    return out
+
+
+_LOCATED: dict[int, tuple[list[Node], list[Located]]] = {}
+
+
+def forget_located() -> None:
+    """Drop the kept answers: a new trace is built (its bodies are still growing)."""
+    _LOCATED.clear()
 
 
 def loops(body: list[Node], path: tuple[Container, ...] = ()) -> Iterator[tuple[Loop, tuple[Container, ...]]]:

@@ -30,10 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import libcst as cst
-
-
 if TYPE_CHECKING:
+    import libcst as cst
+
     from ..analysis import SourceUnit
 
 MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
@@ -358,6 +357,8 @@ class Linker:
             return self._registered[path]
         if path in self._units:
             return self._units[path]
+        import libcst as cst
+
         from ..analysis import SourceUnit
 
         unit = None
