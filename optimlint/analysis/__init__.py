@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
 import libcst as cst
-from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
+try:  # the position types alone: libcst.metadata (scope providers and all) loads only for positions
+    from libcst._position import CodePosition, CodeRange
+except ImportError:  # pragma: no cover - another libcst layout
+    from libcst.metadata import CodePosition, CodeRange
 
 from .bindings import Obj
 from .index import FileIndex
@@ -56,6 +59,8 @@ class SourceUnit:
             top = parents.get(top)
         if top is None:
             if self._positions is None:
+                from libcst.metadata import MetadataWrapper, PositionProvider
+
                 self._positions = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
             return self._positions[node]
         offset, found = self._statement_positions(top)  # type: ignore[arg-type]
@@ -71,6 +76,8 @@ class SourceUnit:
             if self._line_offsets is None:
                 self._line_offsets = self._offsets_from_lines() or self._offsets_from_code()
             alone = self.module.with_changes(body=[statement], header=[], footer=[])
+            from libcst.metadata import MetadataWrapper, PositionProvider
+
             found = MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)
             cached = self._statements[statement] = (self._line_offsets[statement], found)
         return cached

@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import builtins
 import dataclasses
+from itertools import repeat
 from typing import Callable, Iterator, TypeVar
 
 import libcst as cst
@@ -389,7 +390,7 @@ class FileIndex:
                 first[key] = counter
                 counter += 1
                 stack.append((node, True))
-                stack.extend((child, False) for child in below.get(key, ()))
+                stack.extend(zip(below.get(key, ()), repeat(False)))
             self._span = spans
         return self._span
 
