@@ -63,9 +63,55 @@ def parse(source: str, path: str) -> cst.Module:
     return parse_lines(source, path)[0]
 
 
-def parse_lines(source: str, path: str) -> tuple[cst.Module, list[int]]:
+class _NothingToLook(Exception):
+    """The stdlib parse shows no name a rule could use (the vocabulary was in strings, comments
+    or docstrings only): libcst need not parse the file."""
+
+
+# What the prefilter looks for, as names in the code (identifiers, attributes, parameters,
+# keywords, imported modules, and short identifier-like strings such as `cfg["optimizer"]`).
+_VOCABULARY = re.compile(r"^optim$|[Oo]ptimi[sz]er|[Ss]ched|Scaler|^step$|^zero_grad$")
+_WORD = re.compile(r"[A-Za-z_][\w.]{0,60}")
+
+
+def _names_in_code(tree: ast.Module) -> bool:
+    """Some identifier of the code (not a comment, docstring or prose string) is in the rules'
+    vocabulary."""
+    vocabulary = _VOCABULARY.search
+    for node in ast.walk(tree):
+        kind = type(node)
+        if kind is ast.Name:
+            name = node.id  # type: ignore[attr-defined]
+        elif kind is ast.Attribute:
+            name = node.attr  # type: ignore[attr-defined]
+        elif kind is ast.arg or kind is ast.keyword:
+            name = node.arg or ""  # type: ignore[attr-defined]
+        elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef or kind is ast.ClassDef:
+            name = node.name  # type: ignore[attr-defined]
+        elif kind is ast.alias:
+            if any(vocabulary(part) for part in node.name.split(".")):  # type: ignore[attr-defined]
+                return True
+            name = node.asname or ""  # type: ignore[attr-defined]
+        elif kind is ast.ImportFrom:
+            name = ""
+            if any(vocabulary(part) for part in (node.module or "").split(".")):  # type: ignore[attr-defined]
+                return True
+        elif kind is ast.Constant and type(node.value) is str and _WORD.fullmatch(node.value):  # type: ignore[attr-defined]
+            if any(vocabulary(part) for part in node.value.split(".")):  # type: ignore[attr-defined]
+                return True
+            continue
+        else:
+            continue
+        if name and vocabulary(name):
+            return True
+    return False
+
+
+def parse_lines(source: str, path: str, screen: bool = False) -> tuple[cst.Module, list[int]]:
     """The module, and the first line of each top-level statement (its first decorator's line for
-    a decorated definition), from the stdlib parse that checks the syntax first."""
+    a decorated definition), from the stdlib parse that checks the syntax first. With ``screen``,
+    raises ``_NothingToLook`` instead of parsing with libcst when no name in the code is one a
+    rule could use."""
     if "\x00" in source:
         raise _null_byte(source, path)
     try:
@@ -76,6 +122,8 @@ def parse_lines(source: str, path: str) -> tuple[cst.Module, list[int]]:
         raise SourceError(path, exc.lineno or 1, exc.offset or 1, exc.msg) from None
     except (ValueError, RecursionError, MemoryError) as exc:
         raise SourceError(path, 1, 1, str(exc) or type(exc).__name__) from None
+    if screen and not _names_in_code(tree):
+        raise _NothingToLook
     first_lines = [min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))]) for stmt in tree.body]
     try:
         if len(source) >= _CHUNKED_FROM:
@@ -166,19 +214,19 @@ def _suppressed(code: str, line_text: str) -> bool:
     return not codes or any(code.startswith(c) for c in codes)
 
 
-def _parse_masked(source: str, path: str) -> tuple[tuple[cst.Module, list[int]], str, list[str]]:
+def _parse_masked(source: str, path: str, screen: bool = False) -> tuple[tuple[cst.Module, list[int]], str, list[str]]:
     """Parse ``source``; if it fails only because of IPython magics (``%matplotlib inline``,
     ``!pip install x``), parse it with those lines masked. Returns the module with its
     statements' first lines, the text it was parsed from and the masked original lines (empty
     when nothing was masked)."""
     try:
-        return parse_lines(source, path), source, []
+        return parse_lines(source, path, screen), source, []
     except SourceError as error:
         masked, originals = magics.mask(source)
         if not originals:
             raise
         try:
-            return parse_lines(masked, path), masked, originals
+            return parse_lines(masked, path, screen), masked, originals
         except SourceError:
             raise error from None
 
@@ -215,10 +263,13 @@ def _prepare(source: str, path: str, settings: Settings, text: str | None = None
     if not rules or not PREFILTER.search(source):
         return None
     _check_size(source, path)
-    if text is None:
-        (module, first_lines), text, originals = _parse_masked(source, path)
-    else:
-        (module, first_lines), originals = parse_lines(text, path), []
+    try:
+        if text is None:
+            (module, first_lines), text, originals = _parse_masked(source, path, screen=True)
+        else:
+            (module, first_lines), originals = parse_lines(text, path, screen=True), []
+    except _NothingToLook:
+        return None
     unit = SourceUnit.of(module, path)
     unit.first_lines = first_lines
     unit.file = (file or _disk_file(path)) if settings.follow_imports else None

@@ -163,3 +163,36 @@ def test_parsing_in_pieces_finds_what_the_whole_parse_finds(monkeypatch: pytest.
         source = path.read_text(encoding="utf-8")
         assert parse(source, str(path)).code == source
         assert lint_source(source, str(path)) == whole[path], path
+
+
+def _no_libcst_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("libcst parsed a file with nothing to look for")
+
+    monkeypatch.setattr(engine.cst, "parse_module", refuse)
+
+
+@pytest.mark.parametrize("source", [
+    '"""Tune the learning-rate scheduler of the optimizer (docs only)."""\nimport os\n',
+    "# optimizer.step() is called by the trainer\nx = 1\n",
+    "message = 'call optimizer.zero_grad() first, then the scheduler'\n",
+])
+def test_vocabulary_only_in_prose_is_not_parsed_by_libcst(source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert PREFILTER.search(source)
+    _no_libcst_parse(monkeypatch)
+    assert lint_source(source, "a.py") == []
+
+
+def test_vocabulary_in_names_and_config_keys_is_parsed() -> None:
+    scheduler_first = (
+        "import torch\nfrom hydra.utils import instantiate\n"
+        "def fit(model, cfg, loader):\n"
+        "    opt = instantiate(cfg['optimizer'], params=model.parameters())\n"
+        "    sched = torch.optim.lr_scheduler.StepLR(opt, 10)\n"
+        "    for x in loader:\n"
+        "        sched.step()\n"
+        "        opt.zero_grad()\n"
+        "        model(x).sum().backward()\n"
+        "        opt.step()\n"
+    )
+    assert [d.code for d in lint_source(scheduler_first, "a.py")] == ["OPT201"]
