@@ -86,7 +86,9 @@ class Cache:
         except (OSError, ValueError):
             self.entries = {}
 
-    def get(self, path: str, data: bytes, run: _RunFiles) -> list[Diagnostic] | None:
+    def get(self, path: str, data: bytes, run: _RunFiles, shown: str | None = None) -> list[Diagnostic] | None:
+        """The stored findings of the file ``path`` (resolved, the key) when nothing they depend on
+        changed, reported under ``shown`` (the path as this run names it; default ``path``)."""
         entry = self.entries.get(path)
         if entry is None or len(entry) < 4 or entry[0] != digest(data) or entry[3] != _roles(data, run):
             return None
@@ -101,7 +103,7 @@ class Cache:
             data_diag = dict(data_diag)
             other = data_diag.pop("file", None)
             if other is None:
-                out.append(_from_json(path, data_diag))
+                out.append(_from_json(shown or path, data_diag))
             elif Path(other) in run.files:  # found in another file of this run
                 out.append(_from_json(run.files[Path(other)], data_diag))
         return out

@@ -457,7 +457,7 @@ def _run_files(files: list[Path], settings: Settings, fix: bool, diff: bool, job
     todo: list[Path] = []
     for path in files:
         data = contents.get(path)
-        hit = cache.get(str(path.resolve()), data, _RUN) if cache is not None and data is not None else None
+        hit = cache.get(str(path.resolve()), data, _RUN, str(path)) if cache is not None and data is not None else None
         if hit is not None:
             for diag in hit:
                 (reports.setdefault(str(path), []) if diag.path == str(path) else other).append(diag)

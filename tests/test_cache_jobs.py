@@ -94,3 +94,14 @@ def test_version_and_flake8_registration_do_not_import_libcst() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.splitlines() == ["optimlint, version 0.1.0", "False"], proc.stderr
+
+
+def test_cached_findings_are_shown_under_the_path_the_run_names(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copy(BUGGY, project / "train.py")
+    assert main(["check", "--format", "concise", "--no-cache", "train.py"]) == 1
+    plain = capsys.readouterr().out
+    assert main(["check", "--format", "concise", str(project / "train.py")]) == 1  # written under another name
+    capsys.readouterr()
+    assert _cache_files(project)
+    assert main(["check", "--format", "concise", "train.py"]) == 1  # served from the cache
+    assert capsys.readouterr().out == plain
