@@ -183,6 +183,21 @@ class ScriptModel:
             text = self._code[node] = self.unit.module.code_for_node(node)
         return text
 
+    def bare_code(self, node: cst.CSTNode) -> str:
+        """The code of ``node`` without its own outer parentheses (``p for p in ps`` for ``(p for p in ps)``)."""
+        if getattr(node, "lpar", None) or getattr(node, "rpar", None):
+            return self.unit.module.code_for_node(node.with_changes(lpar=[], rpar=[]))
+        return self.code(node)
+
+    def arg_code(self, arg: cst.Arg) -> str:
+        """The code of a call's argument without the comma that follows it."""
+        return self.unit.module.code_for_node(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT))
+
+    def plain_code(self, node: cst.CSTNode) -> str:
+        """The code of ``node`` as libcst writes it outside any file (``\\n`` line breaks, whatever
+        the file's), for texts compared or shown the same in every file."""
+        return cst.Module([]).code_for_node(node)
+
     def position(self, node: cst.CSTNode) -> CodeRange:
         return self.unit_of(node).position(node)
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Iterator
 
 import libcst as cst
@@ -7,7 +8,7 @@ import libcst as cst
 from ..analysis import ScriptModel
 from ..analysis.arguments import bind_torch, keyword, number
 from ..analysis.trace import located
-from ..fix import Fix, Replace
+from ..fix import Fix, Replace, Resolve
 from ..registry import Finding, Rule
 
 
@@ -79,7 +80,7 @@ class AdamWeightDecay(Rule):
                 obj = next(iter(event.objs))
                 if obj.kind != "optimizer" or obj.qualname not in ("torch.optim.Adam", "torch.optim.adam.Adam"):
                     continue
-                decay = _weight_decay(call)
+                decay = _weight_decay(model, call)
                 if decay is None or keyword(call, "decoupled_weight_decay") is not None:
                     continue
                 yield Finding(
@@ -94,35 +95,36 @@ class AdamWeightDecay(Rule):
         title = self.fix_title or ""
         func = call.func
         if isinstance(func, cst.Attribute) and func.attr.value == "Adam":
-            return Fix(title, "unsafe", (Replace(func, func.with_changes(attr=cst.Name("AdamW"))),))
+            return Fix(title, "unsafe", (Replace(func, partial(_build_adamw_attribute, func)),))
         if not isinstance(func, cst.Name) or func.value != "Adam":
             return Fix(title, "display-only")
-        imports = _torch_optim_imports(model.module_of(call))
+        imports = _torch_optim_imports(model, model.module_of(call))
         if any(_imports_name(i, "AdamW") for i in imports):
-            return Fix(title, "unsafe", (Replace(func, cst.Name("AdamW")),))
+            return Fix(title, "unsafe", (Replace(func, "AdamW"),))
         source = next((i for i in imports if _imports_name(i, "Adam")), None)
         if source is None or isinstance(source.names, cst.ImportStar):
             return Fix(title, "display-only")
-        return Fix(title, "unsafe", (Replace(func, cst.Name("AdamW")), Replace(source, _with_adamw(model, source))))
+        imported = Replace(source, partial(_build_with_adamw, source, model.module_of(source)))
+        return Fix(title, "unsafe", (Replace(func, "AdamW"), imported))
 
 
-def _weight_decay(call: cst.Call) -> str | None:
+def _weight_decay(model: ScriptModel, call: cst.Call) -> str | None:
     """The source of the literal, non-zero ``weight_decay`` of an ``Adam(...)`` call, else None."""
     bound = bind_torch(call, "Adam")
     value = number(bound.literal("weight_decay"))
     if not bound.complete or value is None or value <= 0:
         return None
-    return cst.Module([]).code_for_node(bound.args["weight_decay"].value).strip()
+    return model.plain_code(bound.args["weight_decay"].value).strip()
 
 
-def _torch_optim_imports(module: cst.Module) -> list[cst.ImportFrom]:
+def _torch_optim_imports(model: ScriptModel, module: cst.Module) -> list[cst.ImportFrom]:
     """Top-level ``from torch.optim import ...`` statements."""
     found = []
     for stmt in module.body:
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
                 if isinstance(small, cst.ImportFrom) and small.relative == () and small.module is not None:
-                    if cst.Module([]).code_for_node(small.module) == "torch.optim":
+                    if model.plain_code(small.module) == "torch.optim":
                         found.append(small)
     return found
 
@@ -131,22 +133,6 @@ def _imports_name(node: cst.ImportFrom, name: str) -> bool:
     if isinstance(node.names, cst.ImportStar):
         return name == "Adam"  # `Adam` resolves; `AdamW` is assumed not to, to stay conservative
     return any(isinstance(a.name, cst.Name) and a.name.value == name and a.asname is None for a in node.names)
-
-
-def _with_adamw(model: ScriptModel, node: cst.ImportFrom) -> cst.ImportFrom:
-    """The import with ``AdamW`` in place of ``Adam`` when nothing else uses ``Adam``, else added after it."""
-    assert not isinstance(node.names, cst.ImportStar)
-    names = list(node.names)
-    index = next(i for i, a in enumerate(names) if isinstance(a.name, cst.Name) and a.name.value == "Adam")
-    if _uses_of(model.module_of(node), "Adam") <= 1:
-        names[index] = names[index].with_changes(name=cst.Name("AdamW"))
-        return node.with_changes(names=names)
-    adam = names[index]
-    separator = adam.comma if isinstance(adam.comma, cst.Comma) else cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-    new = cst.ImportAlias(name=cst.Name("AdamW"), comma=adam.comma)
-    names[index] = adam.with_changes(comma=separator)
-    names.insert(index + 1, new)
-    return node.with_changes(names=names)
 
 
 def _uses_of(module: cst.Module, name: str) -> int:
@@ -165,3 +151,25 @@ def _uses_of(module: cst.Module, name: str) -> int:
     visitor = _V()
     module.visit(visitor)
     return visitor.count
+
+
+def _build_adamw_attribute(func: cst.Attribute, resolve: Resolve) -> cst.Attribute:
+    """``torch.optim.Adam`` -> ``torch.optim.AdamW``."""
+    return resolve(func).with_changes(attr=cst.Name("AdamW"))
+
+
+def _build_with_adamw(node: cst.ImportFrom, module: cst.Module, resolve: Resolve) -> cst.ImportFrom:
+    """The import with ``AdamW`` in place of ``Adam`` when nothing else uses ``Adam``, else added after it."""
+    node = resolve(node)
+    assert not isinstance(node.names, cst.ImportStar)
+    names = list(node.names)
+    index = next(i for i, a in enumerate(names) if isinstance(a.name, cst.Name) and a.name.value == "Adam")
+    if _uses_of(resolve(module), "Adam") <= 1:
+        names[index] = names[index].with_changes(name=cst.Name("AdamW"))
+        return node.with_changes(names=names)
+    adam = names[index]
+    separator = adam.comma if isinstance(adam.comma, cst.Comma) else cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    new = cst.ImportAlias(name=cst.Name("AdamW"), comma=adam.comma)
+    names[index] = adam.with_changes(comma=separator)
+    names.insert(index + 1, new)
+    return node.with_changes(names=names)

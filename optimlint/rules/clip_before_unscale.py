@@ -149,12 +149,14 @@ class ClipBeforeUnscale(Rule):
             f"`{clip_name}(...)` clips gradients still multiplied by the loss scale of {where}: the threshold "
             f"is effectively divided by the scale (65536 at the start), so clipping is far stronger than "
             f"intended; {advice}",
-            self._fix(model, clip_call, later, f"{scaler}.unscale_({optimizer})"),
+            self._fix(model, clip_call, later, f"{scaler}.unscale_({optimizer})",
+                      f"{scaler}.unscale_({model.code(step.event.node.args[0].value)})"),
         )
 
-    def _fix(self, model: ScriptModel, clip: cst.CSTNode, later: Located | None, unscale: str) -> Fix:
+    def _fix(self, model: ScriptModel, clip: cst.CSTNode, later: Located | None, unscale: str, written: str) -> Fix:
         """With ``unscale_`` written later in the same block, move the clip just after it (safe);
-        otherwise insert the missing ``unscale_`` just before the clip."""
+        otherwise insert the missing ``unscale_`` just before the clip. ``unscale``: the call as
+        the title shows it (names shortened); ``written``: as it is inserted."""
         if later is not None:
             title = f"Move the clip after `{unscale}`"
             statement = simple_statement(model, clip)
@@ -166,7 +168,9 @@ class ClipBeforeUnscale(Rule):
         statement = simple_statement(model, clip)
         if statement is None or model.body_of(statement) is None:
             return Fix(title, "display-only")
-        return Fix(title, "safe", (InsertBefore((cst.parse_statement(f"{unscale}\n"),), statement),))
+        if "\n" in written or "\r" in written:
+            return Fix(title, "display-only")  # the optimizer is written over several lines
+        return Fix(title, "safe", (InsertBefore((f"{written}\n",), statement),))
 
 
 def _unscale(loc: Located) -> bool:

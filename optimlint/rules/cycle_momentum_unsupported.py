@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Iterator
 
 import libcst as cst
@@ -10,7 +11,7 @@ from ..analysis.bindings import Obj
 from ..analysis.ordering import short
 from ..analysis.torch_api import OptimizerInfo
 from ..analysis.trace import located
-from ..fix import Fix, Replace
+from ..fix import Fix, Replace, Resolve
 from ..registry import Finding, Rule
 
 # The momentum range each cycling scheduler writes (torch 2.13 defaults).
@@ -96,7 +97,7 @@ class CycleMomentumUnsupported(Rule):
                 if not call.args or any(a.star for a in call.args) or not sched.optimizers:
                     continue
                 given = bind_torch(call, sched.info.name).value("cycle_momentum")
-                kinds = {_momentum_kind(o) for o in sched.optimizers}
+                kinds = {_momentum_kind(model, o) for o in sched.optimizers}
                 if len(kinds) != 1 or None in kinds:
                     continue
                 kind = kinds.pop()
@@ -106,9 +107,9 @@ class CycleMomentumUnsupported(Rule):
                 opt_name = _optimizer_text(model, call)
                 opt_class = next(iter(sched.optimizers)).info.name  # type: ignore[union-attr]
                 if given is not None:
-                    edit = Replace(given, cst.Name("False"))
+                    edit = Replace(given, "False")
                 else:
-                    edit = Replace(call, _add_flag(call))
+                    edit = Replace(call, partial(_build_flag, call))
                 fix = Fix(self.fix_title or "", "safe" if kind == "none" else "unsafe", (edit,))
                 how = "with `cycle_momentum=True`" if given is not None else "by default"
                 if kind == "none":
@@ -126,7 +127,7 @@ class CycleMomentumUnsupported(Rule):
                 yield Finding(call, message, fix)
 
 
-def _momentum_kind(opt: Obj) -> str | None:
+def _momentum_kind(model: ScriptModel, opt: Obj) -> str | None:
     """"none": no momentum or betas at all; "zero": SGD/RMSprop whose momentum is 0; None: fine or unknown."""
     if opt.kind != "optimizer" or not isinstance(opt.info, OptimizerInfo) or not isinstance(opt.origin, cst.Call):
         return None
@@ -137,7 +138,7 @@ def _momentum_kind(opt: Obj) -> str | None:
     call = opt.origin
     if any(a.star for a in call.args):
         return None
-    if call.args and "momentum" in cst.Module([]).code_for_node(call.args[0].value):
+    if call.args and "momentum" in model.plain_code(call.args[0].value):
         return None  # param groups with their own momentum
     value = bind_torch(call, opt.info.name).value("momentum")
     return "zero" if value is None or number(literal(value)) == 0 else None
@@ -148,8 +149,9 @@ def _optimizer_text(model: ScriptModel, call: cst.Call) -> str:
     return short(model.code(value), 30) if value is not None else "the optimizer"
 
 
-def _add_flag(call: cst.Call) -> cst.Call:
+def _build_flag(call: cst.Call, resolve: Resolve) -> cst.Call:
     """``cycle_momentum=False`` appended in the call's own layout (one line, or one argument per line)."""
+    call = resolve(call)
     args = list(call.args)
     last = args[-1]
     flag = cst.Arg(

@@ -176,7 +176,7 @@ def _arg_text(model: ScriptModel, arg: cst.Arg) -> str:
     value = arg.value
     if isinstance(value, (cst.List, cst.Tuple)) and any(isinstance(e.value, cst.Dict) for e in value.elements):
         return "[" + ", ".join("{...}" if isinstance(e.value, cst.Dict) else "..." for e in value.elements) + "]"
-    text = " ".join(model.code(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT)).split())
+    text = " ".join(model.arg_code(arg).split())
     return text if len(text) <= 40 else text[:37] + "..."
 
 

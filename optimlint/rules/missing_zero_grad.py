@@ -189,8 +189,17 @@ class MissingZeroGrad(Rule):
             target = simple_statement(model, backward.event.node)
             if target is None or model.body_of(target) is None:
                 return display
-            name = receiver_label(model, step.event)
-            return Fix(title, "unsafe", (InsertBefore((cst.parse_statement(f"{name}.zero_grad()\n"),), target),))
+            node = step.event.node
+            if isinstance(node, cst.Call) and (step.event.via_scaler or step.event.method == "optimizer_step") and node.args:
+                receiver = node.args[0].value
+            elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+                receiver = node.func.value
+            else:
+                return display
+            name = model.code(receiver)  # as written: the title's name may be shortened
+            if "\n" in name or "\r" in name:
+                return display
+            return Fix(title, "unsafe", (InsertBefore((f"{name}.zero_grad()\n",), target),))
         if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1 or anchor is None:
             return display
         block = model.parents.get(statement)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Iterator
 
 import libcst as cst
@@ -9,7 +10,7 @@ from ..analysis.bindings import dotted
 from ..analysis.ordering import short
 from ..analysis.shapes import is_module_class, name_scope
 from ..analysis.trace import located, names_in
-from ..fix import Fix, Replace
+from ..fix import Fix, Replace, Resolve
 from ..registry import Finding, Rule
 
 _DEVICE_MOVES = frozenset({"to", "cuda", "xpu", "mps"})
@@ -135,7 +136,7 @@ class NonLeafParameterAfterMove(Rule):
         receiver = call.func.value
         added = _factory_keywords(model, call, receiver) if isinstance(receiver, cst.Call) else None
         if added:
-            keywords = ", ".join(f"{k}={short(model.code(v), 30)}" for k, v in added)
+            keywords = ", ".join(f"{k}={short(v if isinstance(v, str) else model.code(v), 30)}" for k, v in added)
         else:
             keywords = "dtype=..." if cast else "device=..."
         return (
@@ -145,10 +146,10 @@ class NonLeafParameterAfterMove(Rule):
 
     def _fix(self, model: ScriptModel, call: cst.Call, kind: str) -> Fix:
         title = self.fix_title or ""
-        new = _rewrite(model, call, kind)
-        if new is None:
+        added = _rewritable(model, call, kind)
+        if added is None:
             return Fix(title, "display-only")
-        return Fix(title, "safe", (Replace(call, new.with_changes(lpar=call.lpar, rpar=call.rpar)),))
+        return Fix(title, "safe", (Replace(call, partial(_build_rewrite, call, kind, tuple(added))),))
 
 
 def _args(model: ScriptModel, call: cst.Call) -> str:
@@ -301,46 +302,27 @@ def _module_attribute(model: ScriptModel, target: cst.BaseExpression) -> bool:
 
 
 
-def _rewrite(model: ScriptModel, call: cst.Call, kind: str) -> cst.Call | None:
+def _rewritable(model: ScriptModel, call: cst.Call, kind: str) -> list[tuple[str, cst.BaseExpression | str]] | None:
+    """None when the leaf cannot be created in place; else the keywords a factory gets (none for
+    the other kinds)."""
     assert isinstance(call.func, cst.Attribute)
     receiver = call.func.value
     assert isinstance(receiver, cst.Call)
     if kind == "parameter":
         data = next((a for a in receiver.args if a.keyword is None or a.keyword.value == "data"), None)
-        if data is None or data.star:
-            return None
-        value = data.value
-        if not isinstance(value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)) or value.lpar:
-            value = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-        moved = cst.Call(func=call.func.with_changes(value=value), args=call.args)
-        args = [a.with_changes(value=moved) if a is data else a for a in receiver.args]
-        return receiver.with_changes(args=args)
+        return None if data is None or data.star else []
     if kind == "requires_grad_":
-        assert isinstance(receiver.func, cst.Attribute)
-        moved = cst.Call(func=call.func.with_changes(value=receiver.func.value), args=call.args)
-        return receiver.with_changes(func=receiver.func.with_changes(value=moved), lpar=[], rpar=[])
+        return []
     added = _factory_keywords(model, call, receiver)
     if added is None or any(_keyword(receiver, k) is not None for k, _ in added):
         return None
-    grad = _keyword(receiver, "requires_grad")
-    new_args: list[cst.Arg] = []
-    for arg in receiver.args:
-        if arg is grad:
-            for key, value in added:
-                new_args.append(
-                    cst.Arg(
-                        value=value,
-                        keyword=cst.Name(key),
-                        equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
-                        comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
-                    )
-                )
-        new_args.append(arg)
-    return receiver.with_changes(args=new_args)
+    return added
 
 
-def _factory_keywords(model: ScriptModel, call: cst.Call, factory: cst.Call) -> list[tuple[str, cst.BaseExpression]] | None:
-    """``device=``/``dtype=`` arguments equivalent to the move, or None when there is no sure mapping."""
+def _factory_keywords(model: ScriptModel, call: cst.Call,
+                      factory: cst.Call) -> list[tuple[str, cst.BaseExpression | str]] | None:
+    """``device=``/``dtype=`` arguments equivalent to the move (an argument of the move, or the
+    source text of a new value), or None when there is no sure mapping."""
     assert isinstance(call.func, cst.Attribute)
     method = call.func.attr.value
     if method in _CASTS:
@@ -349,10 +331,10 @@ def _factory_keywords(model: ScriptModel, call: cst.Call, factory: cst.Call) -> 
             return None
         if model.qualname(func.value) != "torch":
             return None
-        return [("dtype", cst.Attribute(value=cst.Name(func.value.value), attr=cst.Name(_CASTS[method])))]
+        return [("dtype", f"{func.value.value}.{_CASTS[method]}")]
     if method != "to":
-        return None if call.args else [("device", cst.SimpleString(f'"{method}"'))]
-    added: list[tuple[str, cst.BaseExpression]] = []
+        return None if call.args else [("device", f'"{method}"')]
+    added: list[tuple[str, cst.BaseExpression | str]] = []
     positional = [a for a in call.args if a.keyword is None]
     if len(positional) > 2 or any(a.star for a in call.args):
         return None
@@ -378,3 +360,41 @@ def _is_device(node: cst.BaseExpression) -> bool:
         return dotted(node.func) in ("torch.device", "device")
     last = (dotted(node) or "").rpartition(".")[2].lower()
     return "device" in last or last in ("dev", "rank", "local_rank")
+
+
+def _build_rewrite(call: cst.Call, kind: str, added: tuple[tuple[str, cst.BaseExpression | str], ...],
+                   resolve: Resolve) -> cst.Call:
+    """The leaf created where the move would take it (see :func:`_rewritable`), in the call's parentheses."""
+    call = resolve(call)
+    assert isinstance(call.func, cst.Attribute)
+    receiver = call.func.value
+    assert isinstance(receiver, cst.Call)
+    if kind == "parameter":
+        data = next(a for a in receiver.args if a.keyword is None or a.keyword.value == "data")
+        value = data.value
+        if not isinstance(value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)) or value.lpar:
+            value = value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        moved = cst.Call(func=call.func.with_changes(value=value), args=call.args)
+        args = [a.with_changes(value=moved) if a is data else a for a in receiver.args]
+        new = receiver.with_changes(args=args)
+    elif kind == "requires_grad_":
+        assert isinstance(receiver.func, cst.Attribute)
+        moved = cst.Call(func=call.func.with_changes(value=receiver.func.value), args=call.args)
+        new = receiver.with_changes(func=receiver.func.with_changes(value=moved), lpar=[], rpar=[])
+    else:
+        grad = _keyword(receiver, "requires_grad")
+        new_args: list[cst.Arg] = []
+        for arg in receiver.args:
+            if arg is grad:
+                for key, given in added:
+                    new_args.append(
+                        cst.Arg(
+                            value=cst.parse_expression(given) if isinstance(given, str) else resolve(given),
+                            keyword=cst.Name(key),
+                            equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
+                            comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
+                        )
+                    )
+            new_args.append(arg)
+        new = receiver.with_changes(args=new_args)
+    return new.with_changes(lpar=call.lpar, rpar=call.rpar)

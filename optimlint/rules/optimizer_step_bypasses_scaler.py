@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Iterator
 
 import libcst as cst
@@ -16,7 +17,7 @@ from ..analysis.ordering import (
     scaler_disabled,
 )
 from ..analysis.trace import Inline, Located, Loop, located, loops
-from ..fix import Fix, Replace
+from ..fix import Fix, Replace, Resolve
 from ..registry import Finding, Rule
 
 
@@ -193,11 +194,7 @@ class OptimizerStepBypassesScaler(Rule):
             return Fix(title, "display-only")
         if not isinstance(scale_call, cst.Call) or not isinstance(scale_call.func, cst.Attribute):
             return Fix(title, "display-only")
-        new = node.with_changes(
-            func=cst.Attribute(value=scale_call.func.value.deep_clone(), attr=cst.Name("step")),
-            args=(cst.Arg(node.func.value.deep_clone()),),
-        )
-        return Fix(title, "safe", (Replace(node, new),))
+        return Fix(title, "safe", (Replace(node, partial(_build_scaler_step, node, scale_call)),))
 
     def _missing_update(self, model: ScriptModel, loop: Loop, events: list[Located]) -> Iterator[Finding]:
         if _retry_loop(loop.node):
@@ -291,3 +288,13 @@ def _label(model: ScriptModel, scale: Located) -> str:
         return model.code(node.func.value)
     return "scaler"
 
+
+def _build_scaler_step(node: cst.Call, scale_call: cst.Call, resolve: Resolve) -> cst.Call:
+    """``optimizer.step()`` -> ``scaler.step(optimizer)``, the scaler named as in ``scaler.scale(...)``
+    (both calls are in one function: one module)."""
+    node, scale_call = resolve(node), resolve(scale_call)
+    assert isinstance(node.func, cst.Attribute) and isinstance(scale_call.func, cst.Attribute)
+    return node.with_changes(
+        func=cst.Attribute(value=scale_call.func.value.deep_clone(), attr=cst.Name("step")),
+        args=(cst.Arg(node.func.value.deep_clone()),),
+    )

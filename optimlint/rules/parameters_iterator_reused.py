@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Iterator
 
 import libcst as cst
@@ -9,7 +10,7 @@ from ..analysis.bindings import Obj, dotted
 from ..analysis.ordering import short
 from ..analysis.shapes import name_scope
 from ..analysis.trace import located
-from ..fix import Fix, Replace
+from ..fix import Fix, Replace, Resolve
 from ..registry import Finding, Rule
 
 # Calls that look at an iterator without consuming it.
@@ -117,7 +118,7 @@ class ParametersIteratorReused(Rule):
     def _message(self, model: ScriptModel, name: str, statement: cst.Assign, first: cst.CSTNode,
                  second: cst.CSTNode) -> str:
         value = statement.value
-        made = short(model.code(value.with_changes(lpar=[], rpar=[]) if isinstance(value, cst.GeneratorExp) else value), 40)
+        made = short(model.bare_code(value) if isinstance(value, cst.GeneratorExp) else model.code(value), 40)
         line = model.position(first).start.line
         func = second.func if isinstance(second, cst.Call) else None
         if func is not None:
@@ -139,14 +140,12 @@ class ParametersIteratorReused(Rule):
             when = f"consumed inside a loop: from the second iteration on, `{use}`"
         else:
             when = f"already consumed on line {line}: `{use}`"
-        full = model.code(value.with_changes(lpar=[], rpar=[]) if isinstance(value, cst.GeneratorExp) else value)
+        full = model.bare_code(value) if isinstance(value, cst.GeneratorExp) else model.code(value)
         hint = f"`{name} = list({made})`" if made == full else f"`{name} = list(...)`"
         return f"`{name}` is a one-shot generator (`{made}`) {when} gets an empty iterator: {effect}; bind {hint}"
 
     def _fix(self, model: ScriptModel, statement: cst.Assign, first: cst.CSTNode) -> Fix:
         value = statement.value
-        inner = value.with_changes(lpar=[], rpar=[]) if isinstance(value, cst.GeneratorExp) else value
-        wrapped = cst.Call(func=cst.Name("list"), args=[cst.Arg(inner)])
         lazy_choice = isinstance(value, cst.GeneratorExp) or (
             isinstance(value, cst.Call) and (dotted(value.func) or "").rpartition(".")[2] in ("filter", "map")
         )
@@ -158,7 +157,8 @@ class ParametersIteratorReused(Rule):
         changes = any(word in between for word in _MODULE_WORDS) or (
             lazy_choice and any(word in between for word in _SELECTION_WORDS)
         )
-        return Fix(self.fix_title or "", "unsafe" if changes else "safe", (Replace(statement.value, wrapped),))
+        wrapped = Replace(value, partial(_build_list, value))
+        return Fix(self.fix_title or "", "unsafe" if changes else "safe", (wrapped,))
 
 
 def _lazy_sources(model: ScriptModel) -> list[Obj]:
@@ -308,3 +308,10 @@ def _is_optimizer(model: ScriptModel, node: cst.CSTNode) -> bool:
             if loc.event.kind == "construct" and loc.event.node is node:
                 return any(o.kind == "optimizer" for o in loc.event.objs)
     return False
+
+
+def _build_list(value: cst.BaseExpression, resolve: Resolve) -> cst.Call:
+    """``list(<value>)``; a generator expression loses its own parentheses."""
+    value = resolve(value)
+    inner = value.with_changes(lpar=[], rpar=[]) if isinstance(value, cst.GeneratorExp) else value
+    return cst.Call(func=cst.Name("list"), args=[cst.Arg(inner)])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Iterator
 
 import libcst as cst
@@ -10,7 +11,7 @@ from ..analysis.bindings import dotted
 from ..analysis.ordering import short
 from ..analysis.shapes import is_module_class, local_class
 from ..analysis.trace import located
-from ..fix import Fix, Replace
+from ..fix import Fix, Replace, Resolve
 from ..registry import Finding, Rule
 
 _METHODS = frozenset({"parameters", "named_parameters"})
@@ -95,7 +96,7 @@ class ParametersNotCalled(Rule):
                     if dotted(attr) in assigned:
                         continue
                     yield Finding(attr, self._uncalled_message(model, attr, optimizer),
-                                  Fix(self.fix_title or "", "safe", (Replace(attr, cst.Call(func=attr)),)))
+                                  Fix(self.fix_title or "", "safe", (Replace(attr, partial(_build_call, attr)),)))
                 direct = not any(o.param_sources for o in loc.event.objs)
                 for expr in _group_values(params):
                     # a name is looked up (costly) only when no `.parameters()` reached the optimizer
@@ -229,3 +230,8 @@ def _bindings(model: ScriptModel, expr: cst.BaseExpression, name: str) -> list[c
 def _defines(cls: cst.ClassDef, method: str) -> bool:
     body = cls.body.body if isinstance(cls.body, cst.IndentedBlock) else ()
     return any(isinstance(s, cst.FunctionDef) and s.name.value == method for s in body)
+
+
+def _build_call(attr: cst.Attribute, resolve: Resolve) -> cst.Call:
+    """``model.parameters`` -> ``model.parameters()``."""
+    return cst.Call(func=resolve(attr))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Iterator
 
 import libcst as cst
@@ -7,7 +8,7 @@ import libcst as cst
 from ..analysis import ScriptModel
 from ..analysis.ordering import receiver_label
 from ..analysis.trace import located
-from ..fix import Fix, Replace
+from ..fix import Fix, Replace, Resolve
 from ..registry import Finding, Rule
 
 # Schedulers whose `get_lr()` is not implemented at all (it raises NotImplementedError).
@@ -130,11 +131,11 @@ class SchedulerGetLr(Rule):
                 name = receiver_label(model, event)
                 kinds = {o.info.name for o in event.objs if o.info is not None}
                 safe = _only_shown(model, call) or not _writes_lr(model)
-                new = call.with_changes(func=call.func.with_changes(attr=cst.Name("get_last_lr")))
                 yield Finding(
                     call,
                     _message(name, kinds),
-                    Fix(self.fix_title or "", "safe" if safe else "unsafe", (Replace(call, new),)),
+                    Fix(self.fix_title or "", "safe" if safe else "unsafe",
+                        (Replace(call, partial(_build_get_last_lr, call)),)),
                 )
 
 
@@ -191,3 +192,10 @@ def _writes_lr(model: ScriptModel) -> bool:
     visitor = _V()
     model.module.visit(visitor)
     return visitor.found
+
+
+def _build_get_last_lr(call: cst.Call, resolve: Resolve) -> cst.Call:
+    """``scheduler.get_lr()`` -> ``scheduler.get_last_lr()``."""
+    call = resolve(call)
+    assert isinstance(call.func, cst.Attribute)
+    return call.with_changes(func=call.func.with_changes(attr=cst.Name("get_last_lr")))

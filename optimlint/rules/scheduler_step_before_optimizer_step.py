@@ -172,7 +172,7 @@ class SchedulerStepBeforeOptimizerStep(Rule):
                     f"`{name}.step()` runs in an `Events.{handler.event}` handler, before the optimizer "
                     f"steps: the first learning rate of the schedule is skipped; attach it to `Events.{late}`",
                     Fix(f"Attach the handler to `Events.{late}`", "unsafe",
-                        (Replace(handler.event_node, cst.Name(late)),)),
+                        (Replace(handler.event_node, late),)),
                 )
                 break
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from functools import partial
 from typing import Iterator
 
 import libcst as cst
@@ -9,7 +10,7 @@ from ..analysis import ScriptModel
 from ..analysis.bindings import Obj
 from ..analysis.ordering import dispatches_on_type, receiver_label, short
 from ..analysis.trace import Located, located
-from ..fix import Fix, Replace
+from ..fix import Fix, Replace, Resolve
 from ..registry import Finding, Rule
 
 # Schedulers whose step takes an argument by design: the metric, or a (fractional) epoch.
@@ -114,7 +115,7 @@ class SchedulerStepWithArgument(Rule):
                 yield Finding(
                     call,
                     self._message(model, loc, call, event.objs),
-                    Fix(self.fix_title or "", "unsafe", (Replace(call, call.with_changes(args=())),)),
+                    Fix(self.fix_title or "", "unsafe", (Replace(call, partial(_build_without_arguments, call)),)),
                 )
 
     def _message(self, model: ScriptModel, loc: Located, call: cst.Call, objs: frozenset[Obj]) -> str:
@@ -164,3 +165,6 @@ def _looks_like_metric(expr: cst.BaseExpression) -> bool:
         return bool(_METRIC_NAME.search(expr.attr.value))
     return False
 
+
+def _build_without_arguments(call: cst.Call, resolve: Resolve) -> cst.Call:
+    return resolve(call).with_changes(args=())

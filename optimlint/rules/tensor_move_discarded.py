@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import partial
 from typing import Iterator
 
 import libcst as cst
@@ -9,7 +10,7 @@ from ..analysis.bindings import Obj, dotted
 from ..analysis.ordering import short
 from ..analysis.torch_api import MOVE_METHODS
 from ..analysis.trace import Loop, located, loops
-from ..fix import Fix, Replace
+from ..fix import Fix, Replace, Resolve
 from ..registry import Finding, Rule
 
 _FACTORIES = frozenset(
@@ -163,12 +164,8 @@ class TensorMoveDiscarded(Rule):
                 f"`{code}` returns a new tensor and the result is discarded: {effect}; "
                 f"assign it back: `{receiver} = {code}`"
             )
-        assign = cst.Assign(
-            targets=[cst.AssignTarget(target=call.func.value.deep_clone())],  # type: ignore[arg-type]
-            value=call,
-            semicolon=statement.semicolon,
-        )
-        return Finding(call, message, Fix(self.fix_title or "", "safe", (Replace(statement, assign),)))
+        fix = Fix(self.fix_title or "", "safe", (Replace(statement, partial(_build_assign_back, statement)),))
+        return Finding(call, message, fix)
 
 
 def _bare_moves(model: ScriptModel) -> dict[int, cst.Expr]:
@@ -476,3 +473,15 @@ def _function_moves(model: ScriptModel, func: cst.FunctionDef, name: str, method
 
     func.body.visit(_V())
     return found
+
+
+def _build_assign_back(statement: cst.Expr, resolve: Resolve) -> cst.Assign:
+    """``x.to(d)`` -> ``x = x.to(d)`` (a ``;`` after it stays)."""
+    statement = resolve(statement)
+    call = statement.value
+    assert isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
+    return cst.Assign(
+        targets=[cst.AssignTarget(target=call.func.value.deep_clone())],  # type: ignore[arg-type]
+        value=call,
+        semicolon=statement.semicolon,
+    )
