@@ -35,7 +35,7 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
 def _engine():  # type: ignore[no-untyped-def]
-    """The parser and the analysis (libcst and every rule), imported only when a file of the
+    """The parser and the analysis (every rule), imported only when a file of the
     run can hold a finding: a run over files that all fail the prefilter never loads them."""
     from . import engine
 
@@ -186,7 +186,7 @@ def _process_text(
 ) -> str | None:
     """Lint (and maybe fix) one file's text; returns the fixed text when it changed."""
     if not PREFILTER.search(text):
-        return None  # nothing a rule looks for: not parsed (and libcst not even imported)
+        return None  # nothing a rule looks for: not parsed (the engine not even imported)
     linker = _RUN.get_linker()
     if fix or diff:
         result = _engine().fix_source(text, display, settings, unsafe_fixes=unsafe, linker=linker, called=_RUN.called)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-import libcst as cst
-
 from . import magics
-from .analysis import ScriptModel, SourceUnit, build_model
+from .analysis import ScriptModel, SourceUnit, build_model, syntax
 from .config import Settings
 from .fix import Fix, InsertBefore, MoveAfter, Remove, apply_fixes, select_compatible
 from .project import Linker
@@ -24,9 +23,8 @@ MAX_FIX_PASSES = 10
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 
 
-# Above this size a file that mentions optimizers is reported instead of analysed: the analysis
-# takes about a minute per megabyte (whole-module libcst metadata), and such files are generated
-# code, not training scripts.
+# Above this size a file that mentions optimizers is reported instead of analysed: such files
+# are generated code, not training scripts.
 MAX_ANALYSED_BYTES = 1_000_000
 
 
@@ -59,13 +57,15 @@ def _too_deep(source: str, path: str) -> SourceError:
     return SourceError(path, line, column, "code nested too deeply to analyse (Python's recursion limit)", kind="error")
 
 
-def parse(source: str, path: str) -> cst.Module:
-    return parse_lines(source, path)[0]
+def parse(source: str, path: str) -> syntax.Module:
+    """The syntax tree the analysis reads (see :mod:`optimlint.analysis.syntax`). Raises
+    :class:`SourceError`."""
+    return parse_tree(source, path)
 
 
 class _NothingToLook(Exception):
     """The stdlib parse shows no name a rule could use (the vocabulary was in strings, comments
-    or docstrings only): libcst need not parse the file."""
+    or docstrings only): the file need not be analysed."""
 
 
 # What the prefilter looks for, as names in the code (identifiers, attributes, parameters,
@@ -107,10 +107,13 @@ def _names_in_code(tree: ast.Module) -> bool:
     return False
 
 
-def parse_lines(source: str, path: str, screen: bool = False) -> tuple[cst.Module, list[int]]:
-    """The module, and the first line of each top-level statement (its first decorator's line for
-    a decorated definition), from the stdlib parse that checks the syntax first. With ``screen``,
-    raises ``_NothingToLook`` instead of parsing with libcst when no name in the code is one a
+# How deep the tree may be built (levels of nesting); deeper code is reported as too deep
+_AST_DEPTH_ROOM = 1_000
+
+
+def parse_tree(source: str, path: str, screen: bool = False) -> syntax.Module:
+    """The module as the analysis reads it, from the stdlib parse (which also checks the
+    syntax). With ``screen``, raises ``_NothingToLook`` instead when no name in the code is one a
     rule could use."""
     if "\x00" in source:
         raise _null_byte(source, path)
@@ -124,32 +127,48 @@ def parse_lines(source: str, path: str, screen: bool = False) -> tuple[cst.Modul
         raise SourceError(path, 1, 1, str(exc) or type(exc).__name__) from None
     if screen and not _names_in_code(tree):
         raise _NothingToLook
-    first_lines = [min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))]) for stmt in tree.body]
-    try:
-        if len(source) >= _CHUNKED_FROM:
-            module = _parse_chunked(source, first_lines, [stmt.end_lineno or stmt.lineno for stmt in tree.body])
-            if module is not None:
-                return module, first_lines
-        return cst.parse_module(source), first_lines
-    except cst.ParserSyntaxError as exc:
-        raise SourceError(path, exc.raw_line, exc.raw_column + 1, exc.message) from None
+    limit = sys.getrecursionlimit()
+    try:  # the tree is built recursively, a few frames per level of nesting
+        sys.setrecursionlimit(max(limit, 4 * _AST_DEPTH_ROOM))
+        return syntax.from_ast(tree, source)
     except RecursionError:
-        raise SourceError(path, 1, 1, "expression nested too deeply") from None
+        raise _too_deep(source, path) from None
+    finally:
+        sys.setrecursionlimit(limit)
 
 
-# From this size a module is parsed one top-level statement at a time: libcst's parser grows
-# faster than the code (16,000 lines: 3.3 s whole, 2.4 s in pieces), the pieces do not.
+# From this size a module is given to libcst (to apply fixes) one top-level statement at a
+# time: libcst's parser grows faster than the code (16,000 lines: 3.3 s whole, 2.4 s in
+# pieces), the pieces do not.
 _CHUNKED_FROM = 40_000
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 
-def _parse_chunked(source: str, first_lines: list[int], last_lines: list[int]) -> cst.Module | None:
+def parse_cst(source: str) -> Any:
+    """libcst's module of ``source`` (a text that parses), to apply fixes to. Raises
+    ``libcst.ParserSyntaxError`` or RecursionError when libcst cannot parse it."""
+    import libcst
+
+    if len(source) >= _CHUNKED_FROM:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            body = ast.parse(source).body
+        firsts = [min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))]) for stmt in body]
+        module = _parse_chunked(source, firsts, [stmt.end_lineno or stmt.lineno for stmt in body])
+        if module is not None:
+            return module
+    return libcst.parse_module(source)
+
+
+def _parse_chunked(source: str, first_lines: list[int], last_lines: list[int]) -> Any:
     """The module parsed in pieces that end where a top-level statement ends (the comments and
     blank lines after it go with the next one), joined into one module whose code is the
     source's; None when a piece does not parse alone (the caller parses the whole)."""
+    import libcst as cst
+
     lines = _LINE.findall(source)
     cuts = [end for end, start in zip(last_lines, first_lines[1:]) if start > end]
-    pieces: list[cst.Module] = []
+    pieces: list[Any] = []
     previous = 0
     for end in [*cuts, len(lines)]:
         if end <= previous:
@@ -159,8 +178,8 @@ def _parse_chunked(source: str, first_lines: list[int], last_lines: list[int]) -
         except (cst.ParserSyntaxError, RecursionError):
             return None
         previous = end
-    body: list[cst.BaseStatement] = []
-    header: Sequence[cst.EmptyLine] = ()
+    body: list[Any] = []
+    header: Sequence[Any] = ()
     for i, piece in enumerate(pieces):
         if i == 0:
             header = piece.header
@@ -214,19 +233,19 @@ def _suppressed(code: str, line_text: str) -> bool:
     return not codes or any(code.startswith(c) for c in codes)
 
 
-def _parse_masked(source: str, path: str, screen: bool = False) -> tuple[tuple[cst.Module, list[int]], str, list[str]]:
+def _parse_masked(source: str, path: str, screen: bool = False) -> tuple[syntax.Module, str, list[str]]:
     """Parse ``source``; if it fails only because of IPython magics (``%matplotlib inline``,
-    ``!pip install x``), parse it with those lines masked. Returns the module with its
-    statements' first lines, the text it was parsed from and the masked original lines (empty
+    ``!pip install x``), parse it with those lines masked. Returns the module, the text it
+    was parsed from and the masked original lines (empty
     when nothing was masked)."""
     try:
-        return parse_lines(source, path, screen), source, []
+        return parse_tree(source, path, screen), source, []
     except SourceError as error:
         masked, originals = magics.mask(source)
         if not originals:
             raise
         try:
-            return parse_lines(masked, path, screen), masked, originals
+            return parse_tree(masked, path, screen), masked, originals
         except SourceError:
             raise error from None
 
@@ -265,13 +284,12 @@ def _prepare(source: str, path: str, settings: Settings, text: str | None = None
     _check_size(source, path)
     try:
         if text is None:
-            (module, first_lines), text, originals = _parse_masked(source, path, screen=True)
+            module, text, originals = _parse_masked(source, path, screen=True)
         else:
-            (module, first_lines), originals = parse_lines(text, path, screen=True), []
+            module, originals = parse_tree(text, path, screen=True), []
     except _NothingToLook:
         return None
     unit = SourceUnit.of(module, path)
-    unit.first_lines = first_lines
     unit.file = (file or _disk_file(path)) if settings.follow_imports else None
     return _Input(path, source, text, originals, unit, rules, text.splitlines())
 
@@ -288,8 +306,8 @@ def _model(unit: SourceUnit, linker: Linker | None, asked: Sequence[SourceUnit],
     return build_model(unit, linker, called)
 
 
-def _edit_nodes(fix: Fix) -> list[cst.CSTNode]:
-    nodes: list[cst.CSTNode] = []
+def _edit_nodes(fix: Fix) -> list[syntax.CSTNode]:
+    nodes: list[syntax.CSTNode] = []
     for edit in fix.edits:
         if isinstance(edit, MoveAfter):
             nodes.extend((*edit.statements, edit.anchor))
@@ -534,8 +552,10 @@ def _fix_passes(inputs: list[_Input], settings: Settings, allowed: tuple[str, ..
         for item in current:
             mine = item.path not in frozen and any(item.unit.owns(node) for node in edited)
             try:
-                new = apply_fixes(item.unit.module, chosen).code if mine else item.text
+                new = _applied_text(item, chosen) if mine else item.text
             except RecursionError:
+                new = None
+            if new is None:  # libcst cannot parse (or rebuild) what Python parses: left as it is
                 new = item.text
                 frozen.add(item.path)
             if new == item.text:
@@ -561,6 +581,20 @@ def _fix_passes(inputs: list[_Input], settings: Settings, allowed: tuple[str, ..
     else:
         diagnostics = _analyse_all(current, settings, linker, errors, True, called)
     return {i.path: FixResult(i.text, tuple(fixed[i.path]), tuple(diagnostics.get(i.path, ()))) for i in current}
+
+
+def _applied_text(item: _Input, fixes: Sequence[Fix]) -> str | None:
+    """The text of ``item`` with the edits of ``fixes`` that land in it applied by libcst (each
+    analysed node resolved to libcst's node for the same code); None when libcst cannot parse
+    the text or its tree does not match the analysed one."""
+    import libcst
+
+    try:
+        real = parse_cst(item.text)
+        nodes = syntax.mirror(item.unit.module, real)
+    except (libcst.ParserSyntaxError, ValueError):
+        return None
+    return apply_fixes(real, fixes, lambda node: nodes.get(id(node))).code
 
 
 def _applied(fix: Fix, before: list[_Input], after: list[_Input]) -> bool:

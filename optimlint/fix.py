@@ -3,8 +3,10 @@
 An edit names the nodes of the analysed tree it acts on; it never holds new libcst nodes. What it
 puts in their place is built when the fix is applied (:func:`apply_fixes`): from source text, or
 by a *builder*, a callable ``build(resolve)`` that receives ``resolve``, the function that gives
-the libcst node an analysed node stands for, and returns the new libcst node. The analysis may
-then run on a tree that is not libcst's: only the builders see libcst nodes.
+the libcst node an analysed node stands for, and returns the new libcst node. The analysis runs
+on the light tree of :mod:`optimlint.analysis.syntax`; the engine parses the file with libcst
+only to apply fixes, and ``resolve`` is :func:`optimlint.analysis.syntax.mirror`'s map. Only the
+builders see libcst nodes (they import libcst themselves).
 
 In the rules a builder is ``functools.partial(_build_<what>, <analysed nodes and data>...)``: a
 function whose name starts with ``_build``, taking ``resolve`` last, that may construct libcst
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
 
 Applicability = Literal["safe", "unsafe", "display-only"]
 
-# an analysed node (today a libcst node; later a node of the light syntax tree)
+# a node of the analysed tree (optimlint.analysis.syntax)
 Node = Any
 # gives the libcst node an analysed node stands for (None: not in the module being fixed)
 Resolve = Callable[[Node], Any]

@@ -152,7 +152,7 @@ class Flake8Plugin:
         cls._options = options
 
     def run(self) -> Iterator[tuple[int, int, str, Any]]:
-        from .engine import (  # here, so flake8 starts without libcst
+        from .engine import (  # here, so flake8 starts without the engine
             SourceError,
             lint_source,
             merge_reports,

@@ -30,7 +30,7 @@ from typing import Any
 from . import magics
 from .analysis import SourceUnit
 from .config import Settings
-from .engine import Diagnostic, FixResult, SourceError, _analyse_all, _prepare, called_names, fix_source, parse_lines
+from .engine import Diagnostic, FixResult, SourceError, _analyse_all, _prepare, called_names, fix_source, parse_tree
 from .fix import Fix, InsertBefore, MoveAfter
 
 _MARKER = "# __optimlint_cell_{}__"
@@ -180,7 +180,7 @@ def _broken_cells(nb: Notebook, path: str) -> list[SourceError]:
         if _parses(cell):
             continue
         try:
-            parse_lines(cell, "<cell>")  # not named by ``path``: Python reads that file to place a column
+            parse_tree(cell, "<cell>")  # not named by ``path``: Python reads that file to place a column
         except SourceError as exc:
             errors[number] = SourceError(path, exc.line, exc.column, exc.message, exc.kind)
             lines[start:end] = ["pass\n"] * (end - start)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import ClassVar, Iterator
 
-import libcst as cst
+from .analysis import syntax as cst
 
 from .analysis import ScriptModel
 from .fix import Fix

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 
-import libcst as cst
+from optimlint.analysis import syntax as cst
 import pytest
 
 from optimlint.analysis import torch_api

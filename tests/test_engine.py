@@ -150,26 +150,29 @@ CHUNKY = (
                                     "# only a comment\n", "import os\n"])
 def test_parsing_in_pieces_keeps_the_source(source: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine, "_CHUNKED_FROM", 0)
+    assert engine.parse_cst(source).code == source
     assert parse(source, "a.py").code == source
 
 
-def test_parsing_in_pieces_finds_what_the_whole_parse_finds(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fixing_on_a_module_parsed_in_pieces_gives_the_same_text(monkeypatch: pytest.MonkeyPatch) -> None:
     from fixture_cases import cases
 
     scripts = [c.path for c in cases(include_fixed=True) if c.project is None]
-    whole = {p: lint_source(p.read_text(encoding="utf-8"), str(p)) for p in scripts}
+    whole = {p: fix_source(p.read_text(encoding="utf-8"), str(p), unsafe_fixes=True) for p in scripts}
+    assert sum(r.changed for r in whole.values()) >= 50  # the comparison covers real fixes
     monkeypatch.setattr(engine, "_CHUNKED_FROM", 0)
     for path in scripts:
         source = path.read_text(encoding="utf-8")
-        assert parse(source, str(path)).code == source
-        assert lint_source(source, str(path)) == whole[path], path
+        assert engine.parse_cst(source).code == source
+        assert fix_source(source, str(path), unsafe_fixes=True) == whole[path], path
 
 
 def _no_libcst_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file must not reach the analysis: its tree is never built."""
     def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("libcst parsed a file with nothing to look for")
+        raise AssertionError("a file with nothing to look for was analysed")
 
-    monkeypatch.setattr(engine.cst, "parse_module", refuse)
+    monkeypatch.setattr(engine.syntax, "from_ast", refuse)
 
 
 @pytest.mark.parametrize("source", [
@@ -177,7 +180,7 @@ def _no_libcst_parse(monkeypatch: pytest.MonkeyPatch) -> None:
     "# optimizer.step() is called by the trainer\nx = 1\n",
     "message = 'call optimizer.zero_grad() first, then the scheduler'\n",
 ])
-def test_vocabulary_only_in_prose_is_not_parsed_by_libcst(source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vocabulary_only_in_prose_is_not_analysed(source: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert PREFILTER.search(source)
     _no_libcst_parse(monkeypatch)
     assert lint_source(source, "a.py") == []

@@ -1,13 +1,16 @@
 """Fixes are built when they are applied, on the nodes ``resolve`` gives.
 
-The analysis is to run on a light syntax tree that is not libcst's; libcst is parsed only when
-fixes are applied, and each node of an edit is then mapped to the libcst node it stands for
-(``apply_fixes(module, fixes, resolve)``). Two things make that work, checked here:
+The analysis runs on the light syntax tree (``optimlint.analysis.syntax``), not libcst's; libcst
+is parsed only when fixes are applied, and each node of an edit is then mapped to the libcst
+node it stands for (``apply_fixes(module, fixes, resolve)``). Two things make that work, checked
+here:
 
 * ``apply_fixes`` with a ``resolve`` that maps the nodes of one parse of a file to those of
   another parse of the same text gives the code the identity gives, and the result holds no node
-  of the first tree (every node an edit or a builder uses went through ``resolve``). Checked on
-  hand-made edits and on every fix the rules offer for their fixture scripts and examples.
+  of the first tree (every node an edit or a builder uses went through ``resolve``): checked on
+  hand-made edits. Every fix the rules offer for their fixture scripts and examples, found on the
+  light tree, applies through ``syntax.mirror`` to libcst's tree and gives code that compiles
+  (the fixtures' ``.fixed.py`` files pin the exact text).
 * No rule builds libcst nodes while it checks a file. The builder convention: a builder is a
   function whose name starts with ``_build`` (module level or nested), taking the analysed
   nodes and data it needs first and ``resolve`` last, and handed to an edit as
@@ -29,7 +32,7 @@ from typing import Any, Callable, Iterator
 import libcst as cst
 import pytest
 
-from optimlint.analysis import SourceUnit, build_model
+from optimlint.analysis import SourceUnit, build_model, syntax
 from optimlint.fix import Fix, InsertBefore, MoveAfter, Remove, Replace, apply_fixes
 from optimlint.registry import all_rules
 
@@ -205,23 +208,27 @@ def _defers(source: str) -> bool:
 
 def test_every_rule_fix_applies_through_resolve() -> None:
     """Each fix the rules offer for their examples and fixture scripts (display-only ones have no
-    edits) gives the same code on a second parse of the file as on the one analysed."""
+    edits), found on the light tree, applies to libcst's tree of the same text through
+    ``syntax.mirror``: the result compiles, changes the text, and holds only libcst nodes."""
     rules = [rule() for rule in all_rules()]
     applied: set[str] = set()
     for name, source in _rule_sources():
         try:
-            a, b, resolve = _two_parses(source)
+            real = cst.parse_module(source)
         except cst.ParserSyntaxError:
             continue
-        model = build_model(SourceUnit.of(a))
+        light = syntax.parse(source)
+        nodes = syntax.mirror(light, real)
+        model = build_model(SourceUnit.of(light))
         for rule in rules:
             for finding in rule.check(model):
                 if finding.fix is None or not finding.fix.edits:
                     continue
-                try:
-                    _check_resolved(a, b, resolve, [finding.fix])
-                except AssertionError as error:
-                    raise AssertionError(f"{name}: {rule.code}: {finding.fix.title}: {error}") from None
+                fixed = apply_fixes(real, [finding.fix], lambda node: nodes.get(id(node)))
+                where = f"{name}: {rule.code}: {finding.fix.title}"
+                assert fixed.code != source, where
+                compile(fixed.code, name, "exec")
+                assert all(isinstance(n, cst.CSTNode) for n in _walk(fixed)), where
                 applied.add(rule.code)
     # every rule that defers building to a builder or to source text was exercised
     deferring = {r.code for r in all_rules() if _defers(inspect.getsource(inspect.getmodule(r)))}  # type: ignore[arg-type]

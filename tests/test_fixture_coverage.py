@@ -3,7 +3,7 @@ fixture runs exercise all of them."""
 
 from __future__ import annotations
 
-import libcst as cst
+from optimlint.analysis import syntax as cst
 from fixture_cases import cases
 
 from optimlint.analysis import build_model
@@ -14,7 +14,7 @@ from optimlint.analysis.trace import located
 def _constructed() -> set[str]:
     names: set[str] = set()
     for case in cases():
-        model = build_model(cst.parse_module(case.path.read_text(encoding="utf-8")))
+        model = build_model(cst.parse(case.path.read_text(encoding="utf-8")))
         for root in model.roots:
             for loc in located(root.body):
                 if loc.event.kind == "construct":

@@ -194,9 +194,9 @@ def test_empty_and_comment_only_files(project: Path, capsys: pytest.CaptureFixtu
 
 
 def test_five_megabyte_file(project: Path) -> None:
-    # The analysis takes about a minute per megabyte (libcst's whole-module metadata passes), so
-    # a file over optimlint.engine.MAX_ANALYSED_BYTES that mentions optimizers is reported, at
-    # once, instead of analysed; the other files of the run are still linted.
+    # A file over optimlint.engine.MAX_ANALYSED_BYTES that mentions optimizers (generated code,
+    # not a training script) is reported, at once, instead of analysed; the other files of the
+    # run are still linted.
     parts = [BUGGY]
     n = 0
     while sum(map(len, parts)) < 5_000_000:

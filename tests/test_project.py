@@ -305,12 +305,11 @@ def test_a_fix_that_edits_a_file_outside_the_run_is_only_shown(tmp_path: Path) -
     display-only and its title names the file to change."""
     from optimlint.analysis import SourceUnit, build_model
     from optimlint.engine import _Run
+    from optimlint.analysis import syntax
     from optimlint.fix import Fix, Remove
 
-    import libcst as cst
-
-    named = SourceUnit.of(cst.parse_module("import torch\n"), "train.py")
-    other = SourceUnit.of(cst.parse_module("x = 1\n"), "lib/function.py")
+    named = SourceUnit.of(syntax.parse("import torch\n"), "train.py")
+    other = SourceUnit.of(syntax.parse("x = 1\n"), "lib/function.py")
     other.file = tmp_path / "lib" / "function.py"
     model = build_model(named)
     model.units.append(other)

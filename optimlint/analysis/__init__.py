@@ -8,27 +8,20 @@ model's questions (``parents``, ``position``, ``qualname``) work for a node of a
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
-import libcst as cst
-try:  # the position types alone: libcst.metadata (scope providers and all) loads only for positions
-    from libcst._position import CodePosition, CodeRange
-except ImportError:  # pragma: no cover - another libcst layout
-    from libcst.metadata import CodePosition, CodeRange
-
+from . import syntax as cst
 from .bindings import Obj
 from .index import FileIndex
+from .syntax import CodeRange
 from .trace import Interpreter, Root, forget_located
 
 if TYPE_CHECKING:
     from ..project import Linker
 
 __all__ = ["ScriptModel", "SourceUnit", "build_model", "Obj", "Root"]
-
-_NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(eq=False)
@@ -39,75 +32,17 @@ class SourceUnit:
     module: cst.Module
     index: FileIndex
     file: Path | None = None  # the file on disk, when there is one (imports are resolved from it)
-    _positions: Mapping[cst.CSTNode, CodeRange] | None = None
-    # the first line of each top-level statement, when the stdlib parse gave them
-    first_lines: list[int] | None = None
-    _line_offsets: dict[cst.CSTNode, int] | None = None
-    _statements: dict[cst.CSTNode, tuple[int, Mapping[cst.CSTNode, CodeRange]]] = field(default_factory=dict)
 
     @staticmethod
     def of(module: cst.Module, path: str = "<string>") -> SourceUnit:
         return SourceUnit(path, module, FileIndex(module))
 
     def position(self, node: cst.CSTNode) -> CodeRange:
-        """Where ``node`` is. libcst computes positions by generating the code of the whole file
-        with position tracking; only the top-level statement that holds the node is generated
-        that way here, the lines before it are counted from plain code generation (cached)."""
-        top: cst.CSTNode | None = node
-        parents = self.index.parents
-        while top is not None and parents.get(top) is not self.module:
-            top = parents.get(top)
-        if top is None:
-            if self._positions is None:
-                from libcst.metadata import MetadataWrapper, PositionProvider
-
-                self._positions = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
-            return self._positions[node]
-        offset, found = self._statement_positions(top)  # type: ignore[arg-type]
-        local = found[node]
-        return CodeRange(
-            CodePosition(local.start.line + offset, local.start.column),
-            CodePosition(local.end.line + offset, local.end.column),
-        )
-
-    def _statement_positions(self, statement: cst.BaseStatement) -> tuple[int, Mapping[cst.CSTNode, CodeRange]]:
-        cached = self._statements.get(statement)
-        if cached is None:
-            if self._line_offsets is None:
-                self._line_offsets = self._offsets_from_lines() or self._offsets_from_code()
-            alone = self.module.with_changes(body=[statement], header=[], footer=[])
-            from libcst.metadata import MetadataWrapper, PositionProvider
-
-            found = MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)
-            cached = self._statements[statement] = (self._line_offsets[statement], found)
-        return cached
-
-    def _offsets_from_lines(self) -> dict[cst.CSTNode, int] | None:
-        """The number of lines before each top-level statement's code (its leading blank and
-        comment lines included), from the first lines the stdlib parse gave: no code
-        generation. None when they do not match the statements."""
-        if self.first_lines is None:
-            return None
-        offsets: dict[cst.CSTNode, int] = {}
-        k = 0
-        for stmt in self.module.body:
-            if k >= len(self.first_lines):
-                return None
-            offsets[stmt] = self.first_lines[k] - 1 - len(stmt.leading_lines)
-            k += len(stmt.body) if isinstance(stmt, cst.SimpleStatementLine) else 1
-        return offsets if k == len(self.first_lines) else None
-
-    def _offsets_from_code(self) -> dict[cst.CSTNode, int]:
-        module = self.module
-        line = sum(len(_NEWLINE.findall(module.code_for_node(empty))) for empty in module.header)
-        offsets: dict[cst.CSTNode, int] = {}
-        for stmt in module.body:
-            offsets[stmt] = line
-            line += len(_NEWLINE.findall(module.code_for_node(stmt)))
-        return offsets
+        """Where ``node`` is (libcst's positions: 1-based lines, 0-based character columns)."""
+        return cst.position(node)
 
     def owns(self, node: cst.CSTNode) -> bool:
-        return node is self.module or node in self.index.parents
+        return getattr(node, "_c", None) is self.module._c
 
 
 class _Parents(Mapping[cst.CSTNode, cst.CSTNode]):
@@ -185,18 +120,18 @@ class ScriptModel:
 
     def bare_code(self, node: cst.CSTNode) -> str:
         """The code of ``node`` without its own outer parentheses (``p for p in ps`` for ``(p for p in ps)``)."""
-        if getattr(node, "lpar", None) or getattr(node, "rpar", None):
-            return self.unit.module.code_for_node(node.with_changes(lpar=[], rpar=[]))
+        if getattr(node, "lpar", None):
+            return cst.bare_code(self.unit.module, node)
         return self.code(node)
 
     def arg_code(self, arg: cst.Arg) -> str:
         """The code of a call's argument without the comma that follows it."""
-        return self.unit.module.code_for_node(arg.with_changes(comma=cst.MaybeSentinel.DEFAULT))
+        return cst.source_text(arg)
 
     def plain_code(self, node: cst.CSTNode) -> str:
-        """The code of ``node`` as libcst writes it outside any file (``\\n`` line breaks, whatever
-        the file's), for texts compared or shown the same in every file."""
-        return cst.Module([]).code_for_node(node)
+        """The code of ``node`` with ``\\n`` line breaks whatever the file's, for texts compared or
+        shown the same in every file."""
+        return cst.plain_code(node)
 
     def position(self, node: cst.CSTNode) -> CodeRange:
         return self.unit_of(node).position(node)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-import libcst as cst
+from . import syntax as cst
 
 from .torch_api import SIGNATURES
 
@@ -115,7 +115,7 @@ def literal(expr: cst.BaseExpression) -> object:
     """The value of a plain literal (numbers, strings, tuples, lists, dicts, True/False/None,
     unary minus); ``NOT_LITERAL`` for anything computed."""
     try:
-        return ast.literal_eval(cst.Module([]).code_for_node(expr).strip())
+        return ast.literal_eval(cst.plain_code(expr).strip())
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return NOT_LITERAL
 

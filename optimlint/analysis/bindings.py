@@ -13,7 +13,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-import libcst as cst
+from . import syntax as cst
 
 from .torch_api import OptimizerInfo, SchedulerInfo
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-import libcst as cst
+from . import syntax as cst
 
 from . import build_model
 from .trace import Arm, Branch, Context, Event, Handler, Inline, Loop, Node, Unordered
@@ -43,7 +43,7 @@ def _dump(model, nodes: list[Node], depth: int, out: list[str]) -> None:  # type
 
 
 def main(path: str) -> int:
-    model = build_model(cst.parse_module(open(path, encoding="utf-8").read()))
+    model = build_model(cst.parse(open(path, encoding="utf-8").read()))
     out: list[str] = []
     for root in model.roots:
         name = getattr(getattr(root.node, "name", None), "value", "<module>")

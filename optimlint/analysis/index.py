@@ -12,64 +12,25 @@ from __future__ import annotations
 
 import bisect
 import builtins
-import dataclasses
 from itertools import repeat
 from typing import Callable, Iterator, TypeVar
 
-import libcst as cst
+from . import syntax as cst
 
 _BUILTINS = frozenset(dir(builtins))
 T = TypeVar("T")
 
-# Fields of libcst nodes that never hold a node a question is about: punctuation, whitespace,
-# comments, operators. Skipping them makes the walk several times cheaper.
-_SKIPPED_FIELDS = frozenset(
-    {
-        "lpar", "rpar", "comma", "semicolon", "colon", "equal", "dot", "leading_lines",
-        "lines_after_decorators", "header", "footer", "newline", "trailing_whitespace",
-        "asynchronous", "operator", "lbracket", "rbracket", "lbrace", "rbrace", "first_colon",
-        "second_colon", "posonly_ind", "star", "conversion", "relative", "default_indent",
-        "default_newline", "encoding", "type_parameters", "start", "end", "prefix", "quote",
-    }
-)
-
-# Fields in source order where the dataclass declares them in another order.
-_SOURCE_ORDER: dict[type, tuple[str, ...]] = {
-    cst.Arg: ("keyword", "value"),
-    cst.IfExp: ("body", "test", "orelse"),
-    cst.ExceptHandler: ("type", "name", "body"),
-    cst.ExceptStarHandler: ("type", "name", "body"),
-    cst.FunctionDef: ("decorators", "name", "params", "returns", "body"),
-    cst.ClassDef: ("decorators", "name", "bases", "keywords", "body"),
-    cst.MatchCase: ("pattern", "guard", "body"),
-    cst.Parameters: ("posonly_params", "params", "star_arg", "kwonly_params", "star_kwarg"),
+# The structural fields of each node class without operators (``+``, ``not``, ``==``, ``+=``)
+# and type parameters: no question is about them.
+_FIELDS: dict[type, tuple[str, ...]] = {
+    kind: tuple(name for name in names if name not in ("operator", "type_parameters"))
+    for kind, names in cst.FIELDS.items()
 }
-
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _fields(kind: type) -> tuple[str, ...]:
-    names = _FIELDS.get(kind)
-    if names is None:
-        names = _SOURCE_ORDER.get(kind) or tuple(
-            f.name for f in dataclasses.fields(kind)
-            if f.name not in _SKIPPED_FIELDS and not f.name.startswith("whitespace")
-        )
-        _FIELDS[kind] = names
-    return names
 
 
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """The node's children that can matter to a rule, in source order (no whitespace, commas,
-    parentheses or operators). Much cheaper than libcst's ``node.children``."""
-    out: list[cst.CSTNode] = []
-    for name in _fields(type(node)):
-        value = getattr(node, name, None)
-        if isinstance(value, cst.CSTNode):
-            out.append(value)
-        elif isinstance(value, (list, tuple)):
-            out.extend(v for v in value if isinstance(v, cst.CSTNode))
-    return out
+    """The node's children that can matter to a rule, in source order (no operators)."""
+    return cst.child_nodes(node, _FIELDS)
 
 
 def descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:

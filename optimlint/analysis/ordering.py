@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
-import libcst as cst
+from . import syntax as cst
 
 from . import ScriptModel
 from .arguments import keyword

@@ -3,7 +3,7 @@ in, the classes of the file, and whether a class is an ``nn.Module``."""
 
 from __future__ import annotations
 
-import libcst as cst
+from . import syntax as cst
 
 from . import ScriptModel
 from .bindings import dotted

@@ -123,16 +123,7 @@ class CSTNode:
     @property
     def children(self) -> list["CSTNode"]:
         """Child nodes in source order (following :data:`FIELDS`, lists flattened)."""
-        out: list[CSTNode] = []
-        for f in _FIELDS_OF[type(self)]:
-            v = getattr(self, f)
-            if v is None:
-                continue
-            if type(v) is list:
-                out.extend(v)
-            else:
-                out.append(v)
-        return out
+        return child_nodes(self, _FIELDS_OF)
 
     def visit(self, visitor: "CSTVisitor") -> "CSTNode":
         """libcst's visitor protocol: ``visit_<Class>`` (False skips the children), the children
@@ -155,6 +146,21 @@ class CSTNode:
         for f in _FIELDS_OF.get(type(self), ()) + _SCALARS.get(type(self), ()):
             parts.append(f"{f}={getattr(self, f, None)!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
+
+
+def child_nodes(node: "CSTNode", fields: dict[type, tuple[str, ...]]) -> list["CSTNode"]:
+    """The nodes in ``node``'s fields named by ``fields[type(node)]``, in that order, lists
+    flattened."""
+    out: list[CSTNode] = []
+    for f in fields[type(node)]:
+        v = getattr(node, f)
+        if v is None:
+            continue
+        if type(v) is list:
+            out.extend(v)
+        else:
+            out.append(v)
+    return out
 
 
 class CSTVisitor:
@@ -4269,6 +4275,28 @@ def bare_code(module: Module, node: CSTNode) -> str:
     if isinstance(node, (BaseExpression, MatchPattern)):
         return _code_text(node, bare=True)
     return _code_text(node, bare=False)
+
+
+def plain_code(node: CSTNode) -> str:
+    """The node's code with ``\\n`` line breaks whatever the file's (libcst's code for the node
+    outside any module, ``libcst.Module([]).code_for_node(node)``)."""
+    return _NL_RE.sub("\n", _code_text(node, bare=False))
+
+
+def source_text(node: CSTNode) -> str:
+    """The source text of the node's range (:func:`position`): no parentheses around it, no
+    comma or whitespace after it, inner line breaks and indentation as written."""
+    s, e = _syn(node)
+    return node._c.src[s:e]  # type: ignore[no-any-return]
+
+
+def parse_expression(source: str) -> BaseExpression:
+    """The expression ``source`` (like ``libcst.parse_expression``)."""
+    statement = parse(source).body
+    if len(statement) != 1 or type(statement[0]) is not SimpleStatementLine \
+            or len(statement[0].body) != 1 or type(statement[0].body[0]) is not Expr:
+        raise SyntaxError(f"not an expression: {source!r}")
+    return statement[0].body[0].value  # type: ignore[no-any-return]
 
 
 def mirror(lite: Module, real: "libcst.Module") -> dict[int, "libcst.CSTNode"]:

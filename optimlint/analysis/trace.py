@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator, Union
 
-import libcst as cst
+from . import syntax as cst
 
 from . import torch_api as api
 from .bindings import EMPTY, Env, Obj, Val, dotted, modules_of, union_all
@@ -224,11 +224,10 @@ _BATCH_WORDS = ("loader", "batch", "data", "dl", "step", "iter", "sample")
 
 
 def classify_loop(node: cst.For | cst.While) -> str:
-    mod = cst.Module([])
     if isinstance(node, cst.For):
-        text = (mod.code_for_node(node.target) + " " + mod.code_for_node(node.iter)).lower()
+        text = (cst.plain_code(node.target) + " " + cst.plain_code(node.iter)).lower()
     else:
-        text = mod.code_for_node(node.test).lower()
+        text = cst.plain_code(node.test).lower()
     if any(w in text for w in _EPOCH_WORDS):
         return "epoch"
     if any(w in text for w in _BATCH_WORDS):

@@ -16,7 +16,8 @@ analysis of one file follow such a call into the module that defines it.
 - A module is first read with Python's own ``ast`` into a :class:`ModuleSummary` (plain data: its
   top-level functions and classes with their bases, and its imports), which is enough to find a
   name and follow re-exports (``from .function import train`` in an ``__init__.py``). Only a
-  module whose function or class the analysis really enters is parsed with libcst.
+  module whose function or class the analysis really enters is parsed (to the light tree of
+  :mod:`optimlint.analysis.syntax`).
 - The work is bounded: at most :data:`MAX_MODULES` modules are read for one linted file, and a
   module larger than the analysis limit is left out (its calls stay opaque, as without linking).
 """
@@ -31,9 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import libcst as cst
-
     from ..analysis import SourceUnit
+    from ..analysis import syntax as cst
 
 MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 # Modules read (summarized) on behalf of one linted file; beyond it calls stay opaque.
@@ -352,14 +352,12 @@ class Linker:
 
     # ------------------------------------------------------------------ syntax trees
     def unit(self, path: Path) -> SourceUnit | None:
-        """The parsed module (libcst, with its index), or None when it cannot be analysed."""
+        """The parsed module (light syntax tree, with its index), or None when it cannot be analysed."""
         if path in self._registered:
             return self._registered[path]
         if path in self._units:
             return self._units[path]
-        import libcst as cst
-
-        from ..analysis import SourceUnit
+        from ..analysis import SourceUnit, syntax
 
         unit = None
         data = self.texts.get(path)
@@ -367,8 +365,10 @@ class Linker:
             data = self.texts.get(path)
         if data is not None:
             try:
-                module = cst.parse_module(data.decode("utf-8"))
-            except (cst.ParserSyntaxError, RecursionError, UnicodeDecodeError, ValueError):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", SyntaxWarning)
+                    module = syntax.parse(data.decode("utf-8"))
+            except (SyntaxError, RecursionError, UnicodeDecodeError, ValueError, MemoryError):
                 module = None
             if module is not None:
                 unit = SourceUnit.of(module, self.display(path))

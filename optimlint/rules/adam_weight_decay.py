@@ -3,7 +3,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Iterator
 
-import libcst as cst
+from ..analysis import syntax as cst
 
 from ..analysis import ScriptModel
 from ..analysis.arguments import bind_torch, keyword, number
@@ -104,7 +104,8 @@ class AdamWeightDecay(Rule):
         source = next((i for i in imports if _imports_name(i, "Adam")), None)
         if source is None or isinstance(source.names, cst.ImportStar):
             return Fix(title, "display-only")
-        imported = Replace(source, partial(_build_with_adamw, source, model.module_of(source)))
+        alone = _uses_of(model.module_of(source), "Adam") <= 1  # nothing else reads `Adam`: renamed
+        imported = Replace(source, partial(_build_with_adamw, source, alone))
         return Fix(title, "unsafe", (Replace(func, "AdamW"), imported))
 
 
@@ -155,16 +156,21 @@ def _uses_of(module: cst.Module, name: str) -> int:
 
 def _build_adamw_attribute(func: cst.Attribute, resolve: Resolve) -> cst.Attribute:
     """``torch.optim.Adam`` -> ``torch.optim.AdamW``."""
+    import libcst as cst
+
     return resolve(func).with_changes(attr=cst.Name("AdamW"))
 
 
-def _build_with_adamw(node: cst.ImportFrom, module: cst.Module, resolve: Resolve) -> cst.ImportFrom:
-    """The import with ``AdamW`` in place of ``Adam`` when nothing else uses ``Adam``, else added after it."""
+def _build_with_adamw(node: cst.ImportFrom, rename: bool, resolve: Resolve) -> cst.ImportFrom:
+    """The import with ``AdamW`` in place of ``Adam`` (``rename``: nothing else uses ``Adam``),
+    else with ``AdamW`` added after it."""
+    import libcst as cst
+
     node = resolve(node)
     assert not isinstance(node.names, cst.ImportStar)
     names = list(node.names)
     index = next(i for i, a in enumerate(names) if isinstance(a.name, cst.Name) and a.name.value == "Adam")
-    if _uses_of(resolve(module), "Adam") <= 1:
+    if rename:
         names[index] = names[index].with_changes(name=cst.Name("AdamW"))
         return node.with_changes(names=names)
     adam = names[index]

@@ -3,7 +3,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Iterator
 
-import libcst as cst
+from ..analysis import syntax as cst
 
 from ..analysis import ScriptModel
 from ..analysis.arguments import argument, bind_torch, literal, number
@@ -151,6 +151,8 @@ def _optimizer_text(model: ScriptModel, call: cst.Call) -> str:
 
 def _build_flag(call: cst.Call, resolve: Resolve) -> cst.Call:
     """``cycle_momentum=False`` appended in the call's own layout (one line, or one argument per line)."""
+    import libcst as cst
+
     call = resolve(call)
     args = list(call.args)
     last = args[-1]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
-import libcst as cst
+from ..analysis import syntax as cst
 
 from ..analysis import ScriptModel
 from ..analysis.arguments import NOT_LITERAL, bind_torch, number

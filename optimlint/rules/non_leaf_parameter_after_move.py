@@ -3,7 +3,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Iterator
 
-import libcst as cst
+from ..analysis import syntax as cst
 
 from ..analysis import ScriptModel
 from ..analysis.bindings import dotted
@@ -365,6 +365,8 @@ def _is_device(node: cst.BaseExpression) -> bool:
 def _build_rewrite(call: cst.Call, kind: str, added: tuple[tuple[str, cst.BaseExpression | str], ...],
                    resolve: Resolve) -> cst.Call:
     """The leaf created where the move would take it (see :func:`_rewritable`), in the call's parentheses."""
+    import libcst as cst
+
     call = resolve(call)
     assert isinstance(call.func, cst.Attribute)
     receiver = call.func.value

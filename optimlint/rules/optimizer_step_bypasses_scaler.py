@@ -3,7 +3,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Iterator
 
-import libcst as cst
+from ..analysis import syntax as cst
 
 from ..analysis import ScriptModel
 from ..analysis.ordering import (
@@ -292,6 +292,8 @@ def _label(model: ScriptModel, scale: Located) -> str:
 def _build_scaler_step(node: cst.Call, scale_call: cst.Call, resolve: Resolve) -> cst.Call:
     """``optimizer.step()`` -> ``scaler.step(optimizer)``, the scaler named as in ``scaler.scale(...)``
     (both calls are in one function: one module)."""
+    import libcst as cst
+
     node, scale_call = resolve(node), resolve(scale_call)
     assert isinstance(node.func, cst.Attribute) and isinstance(scale_call.func, cst.Attribute)
     return node.with_changes(

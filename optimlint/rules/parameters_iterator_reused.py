@@ -3,7 +3,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Iterator
 
-import libcst as cst
+from ..analysis import syntax as cst
 
 from ..analysis import ScriptModel
 from ..analysis.bindings import Obj, dotted
@@ -312,6 +312,8 @@ def _is_optimizer(model: ScriptModel, node: cst.CSTNode) -> bool:
 
 def _build_list(value: cst.BaseExpression, resolve: Resolve) -> cst.Call:
     """``list(<value>)``; a generator expression loses its own parentheses."""
+    import libcst as cst
+
     value = resolve(value)
     inner = value.with_changes(lpar=[], rpar=[]) if isinstance(value, cst.GeneratorExp) else value
     return cst.Call(func=cst.Name("list"), args=[cst.Arg(inner)])

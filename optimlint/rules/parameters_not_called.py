@@ -3,7 +3,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Iterator
 
-import libcst as cst
+from ..analysis import syntax as cst
 
 from ..analysis import ScriptModel
 from ..analysis.arguments import argument
@@ -234,4 +234,6 @@ def _defines(cls: cst.ClassDef, method: str) -> bool:
 
 def _build_call(attr: cst.Attribute, resolve: Resolve) -> cst.Call:
     """``model.parameters`` -> ``model.parameters()``."""
+    import libcst as cst
+
     return cst.Call(func=resolve(attr))

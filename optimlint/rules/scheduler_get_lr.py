@@ -3,7 +3,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Iterator
 
-import libcst as cst
+from ..analysis import syntax as cst
 
 from ..analysis import ScriptModel
 from ..analysis.ordering import receiver_label
@@ -196,6 +196,8 @@ def _writes_lr(model: ScriptModel) -> bool:
 
 def _build_get_last_lr(call: cst.Call, resolve: Resolve) -> cst.Call:
     """``scheduler.get_lr()`` -> ``scheduler.get_last_lr()``."""
+    import libcst as cst
+
     call = resolve(call)
     assert isinstance(call.func, cst.Attribute)
     return call.with_changes(func=call.func.with_changes(attr=cst.Name("get_last_lr")))

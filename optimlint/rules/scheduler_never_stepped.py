@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-import libcst as cst
+from ..analysis import syntax as cst
 
 from ..analysis import ScriptModel
 from ..analysis.ordering import target_label

@@ -4,7 +4,7 @@ import re
 from functools import partial
 from typing import Iterator
 
-import libcst as cst
+from ..analysis import syntax as cst
 
 from ..analysis import ScriptModel
 from ..analysis.bindings import Obj
@@ -167,4 +167,6 @@ def _looks_like_metric(expr: cst.BaseExpression) -> bool:
 
 
 def _build_without_arguments(call: cst.Call, resolve: Resolve) -> cst.Call:
+    import libcst as cst
+
     return resolve(call).with_changes(args=())

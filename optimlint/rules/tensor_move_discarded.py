@@ -3,7 +3,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Iterator
 
-import libcst as cst
+from ..analysis import syntax as cst
 
 from ..analysis import ScriptModel
 from ..analysis.bindings import Obj, dotted
@@ -477,6 +477,8 @@ def _function_moves(model: ScriptModel, func: cst.FunctionDef, name: str, method
 
 def _build_assign_back(statement: cst.Expr, resolve: Resolve) -> cst.Assign:
     """``x.to(d)`` -> ``x = x.to(d)`` (a ``;`` after it stays)."""
+    import libcst as cst
+
     statement = resolve(statement)
     call = statement.value
     assert isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)

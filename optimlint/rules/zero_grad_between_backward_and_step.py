@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-import libcst as cst
+from ..analysis import syntax as cst
 
 from ..analysis import ScriptModel
 from ..analysis.bindings import Obj

@@ -17,7 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-import libcst as cst
+from ..analysis import syntax as cst
 
 from ..analysis import ScriptModel, build_model
 from ..analysis.arguments import bind, bind_torch
@@ -108,7 +108,7 @@ def simulate(source: str, path: str = "<string>", overrides: Mapping[str, object
     (from the engine) when it does not parse."""
     from ..engine import _parse_masked
 
-    (module, _), _, _ = _parse_masked(source, path)  # IPython line magics masked, lines kept
+    module, _, _ = _parse_masked(source, path)  # IPython line magics masked, lines kept
     model = build_model(module)
     evaluator = Evaluator(model, overrides)
     replay = _Replay(model, evaluator, max_steps)

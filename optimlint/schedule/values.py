@@ -15,7 +15,7 @@ import operator
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-import libcst as cst
+from ..analysis import syntax as cst
 
 from ..analysis import ScriptModel
 from ..analysis.trace import descendants
