@@ -318,3 +318,19 @@ def test_a_fix_that_edits_a_file_outside_the_run_is_only_shown(tmp_path: Path) -
     assert shown is not None and shown.applicability == "display-only" and "lib/function.py" in shown.title
     kept = _Run({}, {other.file: "lib/function.py"}).placed(fix, model)
     assert kept is fix
+
+
+@pytest.mark.parametrize("kept", [0, 16])
+def test_entered_modules_are_built_from_the_summary_tree_or_parsed_again(kept: int,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The linker keeps the stdlib trees of the last modules it summarized for the full tree of a
+    module the analysis enters; with none kept it parses the module again: the same findings."""
+    import optimlint.project as project
+
+    monkeypatch.setattr(project, "KEPT_TREES", kept)
+    train = FIXTURES / "scheduler_step_before_optimizer_step" / "project_tools_lib_function" / "tools" / "train.py"
+    linker = Linker()
+    found = lint_source(train.read_text(encoding="utf-8"), str(train), linker=linker)
+    assert [d.code for d in found] == ["OPT201"]
+    assert "lib/core/function.py" in found[0].message
+    assert len(linker._trees) <= kept

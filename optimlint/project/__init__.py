@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 # Modules read (summarized) on behalf of one linted file; beyond it calls stay opaque.
 MAX_MODULES = 64
+# Stdlib trees kept from the summary of a module for its full tree, if the analysis enters it
+KEPT_TREES = 16
 MAX_MODULE_BYTES = 1_000_000
 _MAX_HOPS = 8  # re-exports followed for one name
 
@@ -82,12 +84,21 @@ def _dotted(node: ast.expr) -> str | None:
 
 def summarize(path: Path, text: str) -> ModuleSummary | None:
     """The summary of a module's text; None when it does not parse."""
+    tree = _parsed(path, text)
+    return None if tree is None else summarize_tree(path, tree)
+
+
+def _parsed(path: Path, text: str) -> ast.Module | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tree = ast.parse(text, filename=str(path))
+            return ast.parse(text, filename=str(path))
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
+
+
+def summarize_tree(path: Path, tree: ast.Module) -> ModuleSummary:
+    """The summary of a module's stdlib syntax tree."""
     summary = ModuleSummary(path)
     for stmt in _module_level(tree.body):
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
@@ -154,6 +165,7 @@ class Linker:
         self.shown = shown or {}
         self._summaries: dict[Path, ModuleSummary | None] = {}
         self._units: dict[Path, SourceUnit | None] = {}
+        self._trees: dict[Path, ast.Module] = {}  # the stdlib trees of the last modules summarized
         self._registered: dict[Path, SourceUnit] = {}
         self._roots: dict[Path, list[Path]] = {}
         self._found: dict[tuple[Path, str], Path | None] = {}
@@ -289,8 +301,13 @@ class Linker:
                 text = data.decode("utf-8")
             except UnicodeDecodeError:
                 text = None
+            tree = _parsed(path, text) if text is not None else None
+            if tree is not None:
+                summary = summarize_tree(path, tree)
+                self._trees[path] = tree  # kept a while: the analysis may enter the module next
+                while len(self._trees) > KEPT_TREES:
+                    del self._trees[next(iter(self._trees))]
             if text is not None:
-                summary = summarize(path, text)
                 self.texts[path] = data
         self._summaries[path] = summary
         return summary
@@ -364,10 +381,14 @@ class Linker:
         if data is None and self.summary(path) is not None:
             data = self.texts.get(path)
         if data is not None:
+            tree = self._trees.pop(path, None)
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", SyntaxWarning)
-                    module = syntax.parse(data.decode("utf-8"))
+                text = data.decode("utf-8")
+                if tree is None:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", SyntaxWarning)
+                        tree = ast.parse(text)
+                module = syntax.from_ast(tree, text)
             except (SyntaxError, RecursionError, UnicodeDecodeError, ValueError, MemoryError):
                 module = None
             if module is not None:
