@@ -167,6 +167,4 @@ def _looks_like_metric(expr: cst.BaseExpression) -> bool:
 
 
 def _build_without_arguments(call: cst.Call, resolve: Resolve) -> cst.Call:
-    import libcst as cst
-
     return resolve(call).with_changes(args=())
