@@ -6,9 +6,9 @@ import ast
 import re
 import sys
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from . import magics
 from .analysis import ScriptModel, SourceUnit, build_model, syntax
@@ -16,7 +16,7 @@ from .config import Settings
 from .fix import Fix, InsertBefore, MoveAfter, Remove, apply_fixes, select_compatible
 from .project import Linker
 from .registry import Rule, all_rules
-from .results import PREFILTER, Diagnostic, FixResult, SourceError, _sorted, called_names, merge_reports
+from .results import PREFILTER, Diagnostic, FixResult, SourceError, called_names, merge_reports
 
 MAX_FIX_PASSES = 10
 
