@@ -134,7 +134,7 @@ class ScriptModel:
         return cst.plain_code(node)
 
     def position(self, node: cst.CSTNode) -> CodeRange:
-        return self.unit_of(node).position(node)
+        return cst.position(node)
 
     def statement_of(self, node: cst.CSTNode) -> cst.BaseStatement | None:
         current: cst.CSTNode | None = node

@@ -381,15 +381,11 @@ class Linker:
         if data is None and self.summary(path) is not None:
             data = self.texts.get(path)
         if data is not None:
-            tree = self._trees.pop(path, None)
             try:
                 text = data.decode("utf-8")
-                if tree is None:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", SyntaxWarning)
-                        tree = ast.parse(text)
-                module = syntax.from_ast(tree, text)
-            except (SyntaxError, RecursionError, UnicodeDecodeError, ValueError, MemoryError):
+                tree = self._trees.pop(path, None) or _parsed(path, text)
+                module = None if tree is None else syntax.from_ast(tree, text)
+            except (RecursionError, UnicodeDecodeError, MemoryError):
                 module = None
             if module is not None:
                 unit = SourceUnit.of(module, self.display(path))
