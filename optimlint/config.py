@@ -44,8 +44,8 @@ class Settings:
         return best_ignore is None or len(best_select) > len(best_ignore)
 
     def ignored_for(self, path: str | None) -> tuple[str, ...]:
-        if path is None:
-            return ()
+        if path is None or not self.per_file_ignores:
+            return ()  # (no path resolved: asked for every rule of every file)
         rel = _relative(path, self.root)
         codes: list[str] = []
         for pattern, ignored in self.per_file_ignores:

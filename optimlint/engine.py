@@ -437,6 +437,8 @@ def lint_source(
     found = _analyse_all([item], settings, linker, errors, respect_noqa, called, files)
     if path in errors:
         raise errors[path]
+    if linker is not None and item.unit.file is not None and item.text == source:
+        linker.adopt(item.unit.file, item.unit, source)  # a later file may enter this one
     return [d for path_found in found.values() for d in path_found]
 
 

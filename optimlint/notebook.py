@@ -32,6 +32,7 @@ from .analysis import SourceUnit
 from .config import Settings
 from .engine import Diagnostic, FixResult, SourceError, _analyse_all, _prepare, called_names, fix_source, parse_tree
 from .fix import Fix, InsertBefore, MoveAfter
+from .project import Linker
 
 _MARKER = "# __optimlint_cell_{}__"
 _MARKER_LINE = re.compile(r"^# __optimlint_cell_(\d+)__$")
@@ -210,8 +211,8 @@ def _cell_error(exc: SourceError, nb: Notebook) -> SourceError:
 # ------------------------------------------------------------------ lint
 
 
-def _diagnose(program: str, line_map: LineMap, path: str,
-              settings: Settings) -> tuple[list[Diagnostic], dict[int, set[str]]]:
+def _diagnose(program: str, line_map: LineMap, path: str, settings: Settings,
+              linker: Linker | None = None) -> tuple[list[Diagnostic], dict[int, set[str]]]:
     """The findings of ``program`` in cell terms, a fix that would move a statement into another
     cell made display-only (its message says where to move it); and the program lines of those
     findings, with their codes. As :func:`engine.lint_source`, keeping the parsed file to place
@@ -220,7 +221,7 @@ def _diagnose(program: str, line_map: LineMap, path: str,
     if item is None:
         return [], {}
     errors: dict[str, SourceError] = {}
-    found = _analyse_all([item], settings, None, errors, True, called_names([program]))
+    found = _analyse_all([item], settings, linker, errors, True, called_names([program]))
     if path in errors:
         raise errors[path]
     out: list[Diagnostic] = []
@@ -263,7 +264,8 @@ def _move_across(fix: Fix | None, unit: SourceUnit,
     return None
 
 
-def lint(text: str, path: str, settings: Settings, errors: list[SourceError] | None = None) -> list[Diagnostic]:
+def lint(text: str, path: str, settings: Settings, errors: list[SourceError] | None = None,
+         linker: Linker | None = None) -> list[Diagnostic]:
     """The findings of a notebook's code cells. A cell that does not parse: with ``errors``, its
     :class:`SourceError` (with ``cell``) is added there and the other cells are linted (their
     fixes display-only); without, it is raised."""
@@ -274,7 +276,7 @@ def lint(text: str, path: str, settings: Settings, errors: list[SourceError] | N
     if broken and errors is None:
         raise broken[0]
     try:
-        found, _ = _diagnose(nb.program, nb.line_map, path, settings)
+        found, _ = _diagnose(nb.program, nb.line_map, path, settings, linker)
     except SourceError as exc:
         raise _cell_error(exc, nb) from None
     if broken and errors is not None:
@@ -288,7 +290,7 @@ def lint(text: str, path: str, settings: Settings, errors: list[SourceError] | N
 
 
 def fix(text: str, path: str, settings: Settings, unsafe_fixes: bool | None,
-        errors: list[SourceError] | None = None) -> tuple[str, FixResult]:
+        errors: list[SourceError] | None = None, linker: Linker | None = None) -> tuple[str, FixResult]:
     """The fixed notebook text (``text`` itself when nothing changed) and the fix result with
     diagnostics mapped to cells. A notebook with a cell that does not parse is not changed (see
     :func:`lint` for ``errors``)."""
@@ -296,27 +298,27 @@ def fix(text: str, path: str, settings: Settings, unsafe_fixes: bool | None,
     if not nb.code_cells:
         return text, FixResult(text)
     if _broken_cells(replace(nb), path):
-        return text, FixResult(text, (), tuple(lint(text, path, settings, errors)))
+        return text, FixResult(text, (), tuple(lint(text, path, settings, errors, linker)))
     count = len(nb.code_cells)
     before = _split(nb.program, count) or []
     try:
-        result = fix_source(nb.program, path, settings, unsafe_fixes=unsafe_fixes)
+        result = fix_source(nb.program, path, settings, unsafe_fixes=unsafe_fixes, linker=linker)
         held = False
         sources = _split(result.source, count) if result.changed else None
         if result.changed and (sources is None or _crosses_cells(before, sources)):
             # a fix moves a statement into another cell: fix again with those findings held back
-            result, held = _fix_held_back(nb, path, settings, unsafe_fixes, result), True
+            result, held = _fix_held_back(nb, path, settings, unsafe_fixes, result, linker), True
             sources = _split(result.source, count) if result.changed else None
         if result.changed and (sources is None or _crosses_cells(before, sources)):
-            return text, _unchanged(text, nb, path, settings, "not applied: the fixes move code across cells")
-        remaining = _remaining(result, held, path, settings, nb.line_map)
+            return text, _unchanged(text, nb, path, settings, "not applied: the fixes move code across cells", linker)
+        remaining = _remaining(result, held, path, settings, nb.line_map, linker)
         if not result.changed:
             return text, FixResult(text, (), remaining)
         assert sources is not None
         if nb.masked:
             restored = magics.unmask("".join(sources), nb.masked, kind="cellmagic")
             if restored is None:  # a fix dropped or duplicated a masked line: write nothing
-                return text, _unchanged(text, nb, path, settings, "not applied: it would lose an IPython line")
+                return text, _unchanged(text, nb, path, settings, "not applied: it would lose an IPython line", linker)
             sources = _split_restored(restored, sources)
     except SourceError as exc:
         raise _cell_error(exc, nb) from None
@@ -336,18 +338,19 @@ def fix(text: str, path: str, settings: Settings, unsafe_fixes: bool | None,
     return out, FixResult(out, fixed, remaining)
 
 
-def _unchanged(text: str, nb: Notebook, path: str, settings: Settings, why: str) -> FixResult:
+def _unchanged(text: str, nb: Notebook, path: str, settings: Settings, why: str,
+               linker: Linker | None = None) -> FixResult:
     """The result of fixing nothing: the notebook's findings, their fixes shown, not offered."""
-    found, _ = _diagnose(nb.program, nb.line_map, path, settings)
+    found, _ = _diagnose(nb.program, nb.line_map, path, settings, linker)
     return FixResult(text, (), tuple(_shown_only(d, why) for d in found))
 
 
 def _fix_held_back(nb: Notebook, path: str, settings: Settings, unsafe_fixes: bool | None,
-                   result: FixResult) -> FixResult:
+                   result: FixResult, linker: Linker | None = None) -> FixResult:
     """The fixes of the program but those that move a statement across cells: their findings
     are held back by a ``noqa`` comment on their line, removed again from the fixed text.
     ``result`` when that cannot be done without changing the program's meaning."""
-    _, across = _diagnose(nb.program, nb.line_map, path, settings)
+    _, across = _diagnose(nb.program, nb.line_map, path, settings, linker)
     if not across:
         return result
     lines = magics.split_lines(nb.program)
@@ -360,19 +363,19 @@ def _fix_held_back(nb: Notebook, path: str, settings: Settings, unsafe_fixes: bo
             return result
     except SyntaxError:
         return result
-    again = fix_source(marked, path, settings, unsafe_fixes=unsafe_fixes)
+    again = fix_source(marked, path, settings, unsafe_fixes=unsafe_fixes, linker=linker)
     if not again.changed:
         return FixResult(nb.program, (), again.remaining)
     return replace(again, source=_HELD.sub("", again.source))
 
 
 def _remaining(result: FixResult, held: bool, path: str, settings: Settings,
-               line_map: LineMap) -> tuple[Diagnostic, ...]:
+               line_map: LineMap, linker: Linker | None = None) -> tuple[Diagnostic, ...]:
     """The findings left after fixing, in cell terms. Those with a fix are found again in the
     fixed program, to tell the fixes that would cross cells (and the held-back findings)."""
     if held or any(d.fix is not None and d.fix.applicability != "display-only" for d in result.remaining):
         program = result.source
-        found, _ = _diagnose(program, _line_map(program), path, settings)
+        found, _ = _diagnose(program, _line_map(program), path, settings, linker)
         return tuple(found)
     return tuple(d for d in (_to_cell(x, line_map) for x in result.remaining) if d is not None)
 

@@ -138,7 +138,7 @@ class Env:
         for other in others:
             for name, val in other.names.items():
                 mine = self.names.get(name)
-                self.names[name] = val if mine is None or mine == val else mine.union(val)
+                self.names[name] = val if mine is None or mine is val or mine == val else mine.union(val)
 
 
 def modules_of(val: Val) -> frozenset[Obj]:

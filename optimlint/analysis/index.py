@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import bisect
 import builtins
-from itertools import repeat
 from typing import Callable, Iterator, TypeVar
 
 from . import syntax as cst
@@ -103,6 +102,10 @@ class FileIndex:
         self._method_calls: dict[frozenset[str], list[cst.Call]] = {}
         self._argument_calls: list[cst.Call] | None = None
         self._span: dict[int, tuple[int, int]] | None = None
+        # the walk's visiting order and, for each visit, how many nodes were still waiting on its
+        # stack: a node's subtree is the visits after it until one leaves fewer waiting
+        self._order: list[cst.CSTNode] = []
+        self._waiting: list[int] = []
         self._keys: dict[int, tuple[list[cst.CSTNode], list[tuple[int, int]]]] = {}
         self._memo: dict[str, object] = {}
         self._walk()
@@ -112,8 +115,11 @@ class FileIndex:
         parents = self.parents
         scope_of = self._scope_of
         stack: list[tuple[cst.CSTNode, Scope]] = [(self.module, self.module_scope)]
+        visit, waiting = self._order.append, self._waiting.append
         while stack:
             node, scope = stack.pop()
+            visit(node)
+            waiting(len(stack))
             kind = type(node)
             inner = scope
             if kind is cst.Name:
@@ -304,12 +310,6 @@ class FileIndex:
             current = parents.get(current)
         return current  # type: ignore[return-value]
 
-    def contains(self, outer: cst.CSTNode, node: cst.CSTNode) -> bool:
-        """``node`` is ``outer`` or lies below it (constant time: preorder intervals)."""
-        spans = self._spans()
-        a, b = spans.get(id(outer), (0, -1)), spans.get(id(node))
-        return b is not None and a[0] <= b[0] and b[1] <= a[1]
-
     def within(self, outer: cst.CSTNode, nodes: list[cst.CSTNode]) -> list[cst.CSTNode]:
         """Those of ``nodes`` below ``outer``, in the order of ``nodes`` (source order for the
         lists of this index), found by bisection on their preorder numbers: no walk of ``outer``."""
@@ -332,27 +332,19 @@ class FileIndex:
         return [nodes[i] for i in picked]
 
     def _spans(self) -> dict[int, tuple[int, int]]:
-        """Each node's preorder number and the largest number below it, by ``id`` (one pass over
-        the parent links the walk recorded, on demand; siblings in any order)."""
+        """Each visited node's preorder number and the largest number below it, by ``id``: from
+        the walk's visiting order, the subtree of the visit that left ``w`` nodes waiting ends
+        just before the next visit that leaves fewer (one pass, on demand)."""
         if self._span is None:
-            below: dict[int, list[cst.CSTNode]] = {}
-            for child, parent in self.parents.items():
-                below.setdefault(id(parent), []).append(child)
-            spans: dict[int, tuple[int, int]] = {}
-            counter = 0
-            stack: list[tuple[cst.CSTNode, bool]] = [(self.module, False)]
-            first: dict[int, int] = {}
-            while stack:
-                node, done = stack.pop()
-                key = id(node)
-                if done:
-                    spans[key] = (first[key], counter - 1)
-                    continue
-                first[key] = counter
-                counter += 1
-                stack.append((node, True))
-                stack.extend(zip(below.get(key, ()), repeat(False)))
-            self._span = spans
+            waiting = self._waiting
+            ends = [len(waiting) - 1] * len(waiting)
+            open_: list[int] = []
+            for number, left in enumerate(waiting):
+                while open_ and waiting[open_[-1]] > left:
+                    ends[open_.pop()] = number - 1
+                open_.append(number)
+            self._span = {id(node): (number, ends[number]) for number, node in enumerate(self._order)}
+            self._order, self._waiting = [], []
         return self._span
 
     def memo(self, key: str, compute: Callable[[], T]) -> T:

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import ast
 import re
+import weakref
 from bisect import bisect_right
 from typing import Any, Callable, Iterator, Optional, TYPE_CHECKING
 
@@ -940,7 +941,7 @@ class ParamSlash(CSTNode):
 
 
 class Module(CSTNode):
-    __slots__ = ('body',)
+    __slots__ = ('body', '__weakref__')
     body: Any
 
     def __init__(self, _c: Any, _a: Any, body) -> None:
@@ -2117,8 +2118,8 @@ _WSCH = frozenset(" \t\f\r\n\\#")
 class _Ctx:
     """Per-module source context shared by all nodes of one tree."""
 
-    __slots__ = ("src", "orig", "n", "ls", "asc", "_lb", "np", "_cm", "_mls", "_sp", "_lind",
-                 "_syn", "_code", "module", "_ind")
+    __slots__ = ("src", "orig", "n", "ls", "asc", "_lb", "np", "_cm", "_mls", "_lind",
+                 "_syn", "_code", "_module", "_ind")
 
     def __init__(self, src: str) -> None:
         self.orig = src
@@ -2143,12 +2144,23 @@ class _Ctx:
         self.np: dict[int, int] = {}  # id(node) -> number of parentheses libcst gives it
         self._cm: Optional[dict[int, int]] = None
         self._mls: Optional[list[tuple[int, int]]] = None
-        self._sp: Optional[dict[int, Any]] = None
         self._lind: Optional[list[str]] = None
         self._syn: dict[int, tuple[int, int]] = {}
         self._code: dict[int, tuple[int, int]] = {}
         self._ind: dict[int, str] = {}
-        self.module: Any = None
+        self._module: Any = None
+
+    @property
+    def module(self) -> Any:
+        """The tree's module. Held weakly: every node refers to this context, so a strong
+        reference back would make each tree a reference cycle that only the cyclic garbage
+        collector can free (and its full collections, over every tree still alive, cost a third
+        of a run's time)."""
+        return None if self._module is None else self._module()
+
+    @module.setter
+    def module(self, module: Any) -> None:
+        self._module = weakref.ref(module)
 
     # -- offsets ---------------------------------------------------------------------------
     def off(self, ln: int, col: int) -> int:
@@ -4017,16 +4029,25 @@ def _stmt_cs(n: Any) -> int:
             return c.line_end(_colon_line(c, _first_line(n)))
         return c.line_end(_suite_end_line(prev))
     if idx == 0:
-        if type(container) is Module:
+        if container is _TOP:
             return c.ls[_first_line(n)]
         return c.line_end(_colon_line(c, _first_line(n)))
-    return c.line_end(_end_line(container.body[idx - 1]))
+    return c.line_end(_end_line((c.module if container is _TOP else container).body[idx - 1]))
+
+
+# The statement-level parent maps, by module. They hold nodes: kept in the tree's context they
+# would make each tree a reference cycle (nodes -> context -> map -> nodes); kept here, keyed
+# weakly by the module (whose own entry is `_TOP`, not the module), they go with the tree.
+_SPS: "weakref.WeakKeyDictionary[Module, dict[int, Any]]" = weakref.WeakKeyDictionary()
+_TOP = "module"  # the container of the module's own statements
 
 
 def _sp(c: _Ctx) -> dict[int, Any]:
     """Statement-level parent map: id -> (container, index, previous suite) (lazy)."""
-    if c._sp is not None:
-        return c._sp
+    module = c.module
+    found = _SPS.get(module)
+    if found is not None:
+        return found
     sp: dict[int, Any] = {}
 
     def body(container: Any, stmts: list) -> None:
@@ -4078,8 +4099,8 @@ def _sp(c: _Ctx) -> dict[int, Any]:
         else:
             suite(s.body)
 
-    body(c.module, c.module.body)
-    c._sp = sp
+    body(_TOP, module.body)
+    _SPS[module] = sp
     return sp
 
 

@@ -146,21 +146,36 @@ def located(body: list[Node]) -> list[Located]:
 _LOCATED: dict[int, tuple[list[Node], list[Located]]] = {}
 
 
+_LOOPS: dict[int, tuple[list[Node], list[tuple[Loop, tuple[Container, ...]]]]] = {}
+
+
 def forget_located() -> None:
     """Drop the kept answers: a new trace is built (its bodies are still growing)."""
     _LOCATED.clear()
+    _LOOPS.clear()
 
 
-def loops(body: list[Node], path: tuple[Container, ...] = ()) -> Iterator[tuple[Loop, tuple[Container, ...]]]:
+def loops(body: list[Node]) -> list[tuple[Loop, tuple[Container, ...]]]:
+    """The loops of ``body``, nested ones included, in order, with where each sits. Several rules
+    ask it of every root: the answer is kept like :func:`located`'s."""
+    hit = _LOOPS.get(id(body))
+    if hit is not None and hit[0] is body:
+        return hit[1]
+    out = list(_loops(body, ()))
+    _LOOPS[id(body)] = (body, out)
+    return out
+
+
+def _loops(body: list[Node], path: tuple[Container, ...]) -> Iterator[tuple[Loop, tuple[Container, ...]]]:
     for node in body:
         if isinstance(node, Loop):
             yield node, path
-            yield from loops(node.body, path + (node,))
+            yield from _loops(node.body, path + (node,))
         elif isinstance(node, (Inline, Handler, Context)):
-            yield from loops(node.body, path + (node,))
+            yield from _loops(node.body, path + (node,))
         elif isinstance(node, (Branch, Unordered)):
             for arm in node.arms:
-                yield from loops(arm.body, path + (arm,))
+                yield from _loops(arm.body, path + (arm,))
 
 
 def walk(body: list[Node]) -> Iterator[Node]:
@@ -273,6 +288,14 @@ _INSTANTIATE = frozenset({"hydra.utils.instantiate", "hydra.utils.call"})
 # Parameter names that say, alone, that a function receives an optimizer or a scheduler.
 _OPTIMIZER_PARAM = re.compile(r"^(optimi[sz]er|optimi[sz]er_\w+|\w+_optimi[sz]er)$")
 _SCHEDULER_PARAM = re.compile(r"^(scheduler|lr_scheduler|lr_sched|scheduler_\w+|\w+_lr_scheduler)$")
+
+
+# The expressions :meth:`Interpreter.eval` looks into; any other evaluates to nothing
+_EVALUATED = frozenset({
+    cst.Tuple, cst.List, cst.Set, cst.Dict, cst.ListComp, cst.GeneratorExp, cst.SetComp, cst.DictComp,
+    cst.IfExp, cst.BinaryOperation, cst.BooleanOperation, cst.Subscript, cst.Lambda, cst.UnaryOperation,
+    cst.Comparison, cst.Await, cst.NamedExpr, cst.FormattedString, cst.StarredElement,
+})
 
 
 class _Context:
@@ -519,7 +542,11 @@ class Interpreter:
     def _summary(self, func: cst.FunctionDef) -> tuple[bool, set[str]]:
         """Whether ``func`` names anything a training rule is about (``optimizer``, ``.step``,
         ``.to``, ``parameters``...), and the methods it calls on ``self``; one walk, cached."""
-        found = self._summaries.get(func)
+        ctx = self.def_ctx.get(func)
+        # kept with the module's index: a project module's functions are summarized once per run,
+        # not once per linted file that enters them
+        table = self._summaries if ctx is None else ctx.unit.index.memo("trace-summaries", dict)
+        found = table.get(func)
         if found is None:
             relevant = False
             calls: set[str] = set()
@@ -534,7 +561,7 @@ class Interpreter:
             relevant = relevant or any(
                 _VOCABULARY.search(p.name.value) for p in (*params.params, *params.kwonly_params, *params.posonly_params)
             )
-            found = self._summaries[func] = (relevant, calls)
+            found = table[func] = (relevant, calls)
         return found
 
     def _worth_entering(self, func: cst.FunctionDef, args: list[Val], instance: Obj | None) -> bool:
@@ -803,12 +830,15 @@ class Interpreter:
 
     # ------------------------------------------------------------------ expressions
     def eval(self, expr: cst.BaseExpression, env: Env) -> Val:
-        if isinstance(expr, cst.Name):
-            return self._eval_name(expr, env)
-        if isinstance(expr, cst.Attribute):
-            return self._eval_attribute(expr, env)
-        if isinstance(expr, cst.Call):
-            return self._eval_call(expr, env)
+        kind = type(expr)
+        if kind is cst.Name:
+            return self._eval_name(expr, env)  # type: ignore[arg-type]
+        if kind is cst.Attribute:
+            return self._eval_attribute(expr, env)  # type: ignore[arg-type]
+        if kind is cst.Call:
+            return self._eval_call(expr, env)  # type: ignore[arg-type]
+        if kind not in _EVALUATED:  # a literal, a slice...: nothing the trace follows
+            return EMPTY
         if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
             items = []
             for el in expr.elements:

@@ -166,6 +166,7 @@ class Linker:
         self._summaries: dict[Path, ModuleSummary | None] = {}
         self._units: dict[Path, SourceUnit | None] = {}
         self._trees: dict[Path, ast.Module] = {}  # the stdlib trees of the last modules summarized
+        self._adopted: dict[Path, tuple[str, SourceUnit]] = {}  # the last files linted, with their text
         self._registered: dict[Path, SourceUnit] = {}
         self._roots: dict[Path, list[Path]] = {}
         self._found: dict[tuple[Path, str], Path | None] = {}
@@ -202,6 +203,17 @@ class Linker:
         import hashlib
 
         return {str(p): hashlib.sha256(self.texts[p]).hexdigest() for p in sorted(self.touched) if p in self.texts}
+
+    def adopt(self, path: Path, unit: SourceUnit, text: str) -> None:
+        """A file of the run just linted, parsed from ``text``: when the analysis of a later file
+        enters it and its text on disk is the same, this unit serves instead of a second parse
+        (the last :data:`KEPT_TREES` * 4 are kept)."""
+        path = path.resolve()
+        if path in self._units:
+            return
+        self._adopted[path] = (text, unit)
+        while len(self._adopted) > 4 * KEPT_TREES:
+            del self._adopted[next(iter(self._adopted))]
 
     def register(self, path: Path, unit: SourceUnit) -> None:
         """A file of the run being analysed (its current text): an import of it gets this unit,
@@ -380,6 +392,11 @@ class Linker:
         data = self.texts.get(path)
         if data is None and self.summary(path) is not None:
             data = self.texts.get(path)
+        adopted = self._adopted.pop(path, None)
+        if (data is not None and adopted is not None and adopted[1].path == self.display(path)
+                and adopted[0] == data.decode("utf-8", "replace")):
+            self._units[path] = adopted[1]
+            return adopted[1]
         if data is not None:
             try:
                 text = data.decode("utf-8")
