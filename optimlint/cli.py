@@ -737,6 +737,18 @@ def rule(code: str | None, show_all: bool) -> int:
     return EXIT_CLEAN
 
 
+@cli.command("server")
+def server_command() -> int:
+    """Run the language server (LSP) over stdin/stdout, for editors; needs `optimlint[lsp]`."""
+    try:
+        from .server import main as serve
+    except ImportError as exc:
+        raise click.ClickException(
+            f"`optimlint server` needs pygls ({exc}); install it with: pip install 'optimlint[lsp]'") from None
+    serve()
+    return EXIT_CLEAN
+
+
 @cli.command("validate")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--device", "devices", multiple=True, type=click.Choice(["cpu", "cuda"]),

@@ -521,6 +521,43 @@ def fix_files(
     return {path: out[path] for path, *_ in sources}
 
 
+def fix_one(source: str, path: str, settings: Settings | None, code: str, line: int, column: int,
+            unsafe_fixes: bool | None = None, linker: Linker | None = None) -> str | None:
+    """The text with only the fix of the finding ``code`` at ``line``/``column`` (1-based line,
+    0-based column, as in :class:`Diagnostic`) applied; None when that finding has no fix that
+    may be applied (display-only, or unsafe without ``unsafe_fixes``) or the result would not
+    parse. An editor's quick fix for one finding. Raises SourceError."""
+    settings = settings or Settings()
+    unsafe = settings.unsafe_fixes if unsafe_fixes is None else unsafe_fixes
+    allowed = ("safe", "unsafe") if unsafe else ("safe",)
+    item = _prepare(source, path, settings)
+    if item is None:
+        return None
+    errors: dict[str, SourceError] = {}
+    found = _analyse_all([item], settings, linker, errors, True, called_names([source]))
+    if path in errors:
+        raise errors[path]
+    for diag in found.get(path, []):
+        if (diag.code, diag.line, diag.column) != (code, line, column) or diag.fix is None:
+            continue
+        if diag.fix.applicability not in allowed or not diag.fix.edits:
+            return None
+        if not all(item.unit.owns(node) for node in _edit_nodes(diag.fix)):
+            return None  # it edits another file
+        text = _applied_text(item, [diag.fix])
+        if text is None or text == item.text:
+            return None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ast.parse(text)
+        except (SyntaxError, ValueError):
+            return None
+        result = _finish(item, FixResult(text, (diag,), ()))
+        return result.source if result.changed else None
+    return None
+
+
 def _finish(item: _Input, result: FixResult) -> FixResult:
     """The fixed text in the file's own form: a final lone CR kept, IPython magics restored."""
     if result.changed and item.text.endswith("\r") and not result.source.endswith("\r"):

@@ -167,6 +167,7 @@ class Linker:
         self._units: dict[Path, SourceUnit | None] = {}
         self._trees: dict[Path, ast.Module] = {}  # the stdlib trees of the last modules summarized
         self._adopted: dict[Path, tuple[str, SourceUnit]] = {}  # the last files linted, with their text
+        self._overlay: dict[Path, bytes] = {}  # texts held by an editor, read instead of the disk
         self._registered: dict[Path, SourceUnit] = {}
         self._roots: dict[Path, list[Path]] = {}
         self._found: dict[tuple[Path, str], Path | None] = {}
@@ -248,8 +249,30 @@ class Linker:
     def _isfile(self, path: Path) -> bool:
         found = self._exists.get(path)
         if found is None:
-            found = self._exists[path] = path.is_file()
+            found = self._exists[path] = path in self._overlay or path.is_file()
         return found
+
+    # ------------------------------------------------------------------ a long-lived linker
+    def set_text(self, path: Path, data: bytes | None) -> None:
+        """The text of ``path`` as an editor holds it (unsaved), or None to read it from disk
+        again: what the analysis of other files reads of that module from now on."""
+        path = path.resolve()
+        if data is None:
+            self._overlay.pop(path, None)
+        else:
+            self._overlay[path] = data
+        self.forget(path)
+
+    def forget(self, path: Path) -> None:
+        """``path`` changed (on disk or in an editor): what was read of it is read again; the
+        other modules' summaries and trees are kept. Name lookups are redone (they may have
+        gone through it), as are the checks of which files exist."""
+        path = path.resolve()
+        for table in (self._summaries, self._units, self._trees, self.texts, self._adopted):
+            table.pop(path, None)  # type: ignore[attr-defined]
+        self._lookups.clear()
+        self._found.clear()
+        self._exists.clear()
 
     def search_roots(self, file: Path) -> list[Path]:
         folder = file.parent
@@ -303,10 +326,12 @@ class Linker:
             return None
         if path in self._summaries:
             return self._summaries[path]
-        try:
-            data = path.read_bytes()
-        except OSError:
-            data = b""
+        data = self._overlay.get(path)
+        if data is None:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                data = b""
         summary = None
         if data and len(data) <= MAX_MODULE_BYTES:
             try:
