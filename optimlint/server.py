@@ -227,13 +227,16 @@ class OptimlintServer(LanguageServer):
         first, last = params.range.start.line + 1, params.range.end.line + 1
         here = [d for d in findings if d.line <= last and d.end_line >= first]
         actions: list[types.CodeAction] = []
-        lazy = self.resolves_edits()
+        # a notebook's quick fix is worked out at once: one that would move code across cells is
+        # then not offered, rather than offered and found empty when chosen
+        lazy = self.resolves_edits() and not in_notebook
         path = Path(document.path)
-        settings = self.settings_for(path) if not in_notebook else Settings()
+        notebook_path = to_fs_path(self.workspace.get_notebook_document(cell_uri=uri).uri) if in_notebook else None
+        settings = self.settings_for(Path(notebook_path) if notebook_path else path)
         allowed = ("safe", "unsafe") if settings.unsafe_fixes else ("safe",)
         for found in here:
             lsp = self.to_lsp(document, found)
-            if (not in_notebook and wanted(types.CodeActionKind.QuickFix) and found.fix is not None
+            if (wanted(types.CodeActionKind.QuickFix) and found.fix is not None
                     and found.fix.applicability in allowed and found.fix.edits):
                 action = types.CodeAction(
                     title=f"{found.fix.title} ({found.fix.applicability})",
@@ -258,6 +261,44 @@ class OptimlintServer(LanguageServer):
             if self.resolve(action, lazy) is not None:
                 actions.append(action)
         return actions
+
+    def _notebook_one_fix(self, cell_uri: str, code: str, line: int, column: int) -> dict[str, list[types.TextEdit]] | None:
+        """The fix of one finding of a notebook cell, as edits of the cells it changes; None when
+        it would move code into another cell (or the notebook has IPython magics to restore)."""
+        notebook_doc = self.workspace.get_notebook_document(cell_uri=cell_uri)
+        if notebook_doc is None:
+            return None
+        cells = [c for c in notebook_doc.cells if c.kind == types.NotebookCellKind.Code]
+        documents = [self.workspace.get_text_document(c.document) for c in cells]
+        number = next((n for n, d in enumerate(documents, start=1) if d.uri == cell_uri), None)
+        path = Path(to_fs_path(notebook_doc.uri) or notebook_doc.uri)
+        from . import notebook
+        from .engine import fix_one
+
+        try:
+            nb = notebook.read(_notebook_json([d.source for d in documents]), str(path))
+            if nb.masked or number is None:
+                return None
+            program_line = nb.line_map.index((number, line)) + 1
+            fixed = fix_one(nb.program, str(path), self.settings_for(path), code, program_line, column,
+                            linker=self.linker)
+        except (ValueError, SourceError, notebook.NotebookError):
+            return None
+        except Exception:  # noqa: BLE001
+            self.log(types.MessageType.Error, f"optimlint crashed fixing {path}:\n{traceback.format_exc()}")
+            return None
+        before = notebook._split(nb.program, len(documents))
+        after = None if fixed is None else notebook._split(fixed, len(documents))
+        if before is None or after is None or notebook._crosses_cells(before, after):
+            return None
+        changes: dict[str, list[types.TextEdit]] = {}
+        for document, source in zip(documents, after):
+            if not document.source.endswith("\n") and source.endswith("\n"):
+                source = source[:-1]
+            edit = _replacement(document, source)
+            if edit is not None:
+                changes[document.uri] = [edit]
+        return changes or None
 
     def _notebook_fix_all(self, cell_uri: str) -> types.CodeAction | None:
         """"Fix all" in a notebook: the cells ``optimlint check --fix`` would change, each
@@ -302,6 +343,12 @@ class OptimlintServer(LanguageServer):
         uri, what = data.get("uri"), data.get("fix")
         if not isinstance(uri, str) or uri not in self.workspace.text_documents:
             return None
+        if self.workspace.get_notebook_document(cell_uri=uri) is not None:
+            changes = self._notebook_one_fix(uri, *what) if isinstance(what, list) and len(what) == 3 else None
+            if not changes:
+                return None
+            action.edit = types.WorkspaceEdit(changes=changes)
+            return action
         document = self.workspace.get_text_document(uri)
         path = Path(document.path)
         settings = self.settings_for(path)

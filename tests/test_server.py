@@ -59,6 +59,31 @@ async def _open(client: LanguageClient, path: Path, text: str | None = None) -> 
     return client.diagnostics[uri]
 
 
+async def _published(client: LanguageClient, uris: list[str]) -> None:
+    """Wait (at most 30 s) until each URI has had diagnostics published: a burst of notifications
+    can arrive before a `wait_for_notification` for the second one is registered."""
+    import asyncio
+
+    for _ in range(3000):
+        if all(uri in client.diagnostics for uri in uris):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no diagnostics for {[u for u in uris if u not in client.diagnostics]}")
+
+
+async def _open_notebook(client: LanguageClient, path: Path, cells: list[str]) -> list[str]:
+    """Open a notebook document of these code cells; its cells' URIs once each has diagnostics."""
+    notebook_uri = path.as_uri()
+    cell_uris = [f"{notebook_uri}#cell{n}" for n in range(1, len(cells) + 1)]
+    client.notebook_document_did_open(types.DidOpenNotebookDocumentParams(
+        notebook_document=types.NotebookDocument(uri=notebook_uri, notebook_type="jupyter-notebook", version=1, cells=[
+            types.NotebookCell(kind=types.NotebookCellKind.Code, document=uri) for uri in cell_uris]),
+        cell_text_documents=[types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
+                             for uri, text in zip(cell_uris, cells)]))
+    await _published(client, cell_uris)
+    return cell_uris
+
+
 def _apply(text: str, edits: list[types.TextEdit]) -> str:
     """Apply line/character edits (the texts here are ASCII: UTF-16 units are characters)."""
     lines = text.splitlines(keepends=True)
@@ -205,15 +230,7 @@ async def test_notebook_document_gets_diagnostics_per_cell(client: LanguageClien
     lines = source.splitlines(keepends=True)
     cut = next(i for i, line in enumerate(lines) if line.startswith("for "))
     cells = ["".join(lines[:cut]), "".join(lines[cut:])]
-    notebook_uri = (project / "explore.ipynb").as_uri()
-    cell_uris = [f"{notebook_uri}#cell{n}" for n in (1, 2)]
-    client.notebook_document_did_open(types.DidOpenNotebookDocumentParams(
-        notebook_document=types.NotebookDocument(uri=notebook_uri, notebook_type="jupyter-notebook", version=1, cells=[
-            types.NotebookCell(kind=types.NotebookCellKind.Code, document=uri) for uri in cell_uris]),
-        cell_text_documents=[types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)
-                             for uri, text in zip(cell_uris, cells)]))
-    for _ in cell_uris:
-        await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    cell_uris = await _open_notebook(client, project / "explore.ipynb", cells)
     assert list(client.diagnostics[cell_uris[0]]) == []
     (diag,) = client.diagnostics[cell_uris[1]]
     assert diag.code == "OPT201"
@@ -224,7 +241,8 @@ async def test_notebook_document_gets_diagnostics_per_cell(client: LanguageClien
         text_document=types.TextDocumentIdentifier(uri=cell_uris[1]), range=diag.range,
         context=types.CodeActionContext(diagnostics=[diag])))
     actions = {a.title: a for a in found or [] if isinstance(a, types.CodeAction)}
-    assert set(actions) == {"Ignore OPT201 for this line", "Fix all safe optimlint findings"}
+    quick = next(title for title in actions if title.endswith("(safe)"))
+    assert set(actions) == {quick, "Ignore OPT201 for this line", "Fix all safe optimlint findings"}
     changes = actions["Fix all safe optimlint findings"].edit.changes  # type: ignore[union-attr]
     fixed_cells = [_apply(text, changes.get(uri, [])) for uri, text in zip(cell_uris, cells)]  # type: ignore[union-attr]
     file = project / "explore_copy.ipynb"
@@ -232,6 +250,10 @@ async def test_notebook_document_gets_diagnostics_per_cell(client: LanguageClien
     main(["check", "--no-cache", "--fix", str(file)])
     on_disk = [_cell_text(c) for c in json.loads(file.read_text(encoding="utf-8"))["cells"]]
     assert fixed_cells == on_disk != cells
+    # the one finding's quick fix, resolved when chosen, does the same here
+    resolved = await client.code_action_resolve_async(actions[quick])
+    changes = resolved.edit.changes  # type: ignore[union-attr]
+    assert [_apply(text, changes.get(uri, [])) for uri, text in zip(cell_uris, cells)] == on_disk  # type: ignore[union-attr]
 
 
 @pytest.mark.asyncio
@@ -378,3 +400,16 @@ async def test_a_module_changed_on_disk_is_read_again(client: LanguageClient, pr
         types.FileEvent(uri=function.as_uri(), type=types.FileChangeType.Changed)]))
     await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     assert list(client.diagnostics[train.as_uri()]) == []
+
+
+@pytest.mark.asyncio
+async def test_a_fix_across_notebook_cells_is_not_offered(client: LanguageClient, project: Path) -> None:
+    data = json.loads((Path(__file__).parent / "data" / "notebooks" / "optimizer_cell_before_move.ipynb").read_text())
+    cells = [_cell_text(c) for c in data["cells"] if c["cell_type"] == "code"]
+    cell_uris = await _open_notebook(client, project / "moved.ipynb", cells)
+    (diag,) = client.diagnostics[cell_uris[1]]
+    assert diag.code == "OPT101" and "move it into cell 3" in diag.message
+    found = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=cell_uris[1]), range=diag.range,
+        context=types.CodeActionContext(diagnostics=[diag])))
+    assert [a.title for a in found or [] if isinstance(a, types.CodeAction)] == ["Ignore OPT101 for this line"]
