@@ -591,6 +591,21 @@ def _codes(value: str | None) -> tuple[str, ...] | None:
     return tuple(c.strip().upper() for c in value.split(",") if c.strip())
 
 
+def _selected(settings: Settings, select: str | None, extend_select: str | None, ignore: str | None) -> Settings:
+    """The settings with the command line's --select, --extend-select and --ignore applied."""
+    extra_ignore = _codes(ignore) or ()
+    extra_select = _codes(extend_select) or ()
+    unknown = [c for c in (_codes(select) or ()) + extra_ignore + extra_select
+               if c != "ALL" and not any(r.code.startswith(c) for r in _registry().all_rules())]
+    if unknown:
+        raise click.UsageError(f"unknown rule code or prefix: {', '.join(unknown)}")
+    return settings.with_overrides(
+        select=_codes(select),
+        extend_select=(settings.extend_select + extra_select) if extra_select else None,
+        ignore=(settings.ignore + extra_ignore) if extra_ignore else None,
+    )
+
+
 @cli.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @click.option("--fix", is_flag=True, help="Apply safe fixes in place.")
@@ -636,19 +651,8 @@ def check(
     settings = _settings(config, isolated)
     if isolated and follow_imports is None:
         follow_imports = False
-    extra_ignore = _codes(ignore) or ()
-    extra_select = _codes(extend_select) or ()
-    settings = settings.with_overrides(
-        select=_codes(select),
-        extend_select=(settings.extend_select + extra_select) if extra_select else None,
-        ignore=(settings.ignore + extra_ignore) if extra_ignore else None,
-        unsafe_fixes=unsafe_fixes,
-        follow_imports=follow_imports,
-    )
-    unknown = [c for c in (_codes(select) or ()) + (_codes(ignore) or ()) + (_codes(extend_select) or ())
-               if c != "ALL" and not any(r.code.startswith(c) for r in _registry().all_rules())]
-    if unknown:
-        raise click.UsageError(f"unknown rule code or prefix: {', '.join(unknown)}")
+    settings = _selected(settings, select, extend_select, ignore).with_overrides(
+        unsafe_fixes=unsafe_fixes, follow_imports=follow_imports)
     outcome = Outcome()
     sources: dict[str, list[str]] = {}
     targets = list(paths) or ["."]
@@ -747,6 +751,89 @@ def server_command() -> int:
             f"`optimlint server` needs pygls ({exc}); install it with: pip install 'optimlint[lsp]'") from None
     serve()
     return EXIT_CLEAN
+
+
+@cli.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--steps", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Stop the script cleanly after this many optimizer steps (0: the whole run).")
+@click.option("-m", "module", metavar="MODULE", help="Run a module, as `python -m MODULE` (then every argument is the module's).")
+@click.option("--format", "output_format", type=click.Choice(["text", "concise", "json", "github"]), default="text",
+              show_default=True, help="How to print what was observed (json: the schema of `check --format json`).")
+@click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the findings to this file instead of standard output.")
+@click.option("--select", help="Comma-separated codes or prefixes to report (replaces the config's `select`).")
+@click.option("--extend-select", help="Codes or prefixes to report on top of `select`.")
+@click.option("--ignore", help="Comma-separated codes or prefixes not to report.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False), help="A pyproject.toml to read.")
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+def run_command(steps: int, module: str | None, output_format: str, output_path: Path | None, select: str | None,
+                extend_select: str | None, ignore: str | None, config: str | None, arguments: tuple[str, ...]) -> int:
+    """Run SCRIPT [ARGS...] with torch monitored, and report the rules observed (needs torch).
+
+    The script runs in this process as `python SCRIPT ARGS` would (same sys.argv, __main__ and
+    sys.path[0]); it stops cleanly after --steps optimizer steps. Findings use the codes of
+    `check`, marked "observed". Exit 1 when something was observed or the script crashed (its
+    traceback is printed after the findings), the script's own code when it exits with one,
+    2 for an error of optimlint's.
+    """
+    if module is None and not arguments:
+        raise click.UsageError("give a script to run (or -m MODULE)")
+    settings = _selected(_settings(config, False), select, extend_select, ignore)
+    target, rest = (module, list(arguments)) if module is not None else (arguments[0], list(arguments[1:]))
+    if module is None and not Path(target).is_file():
+        raise click.UsageError(f"no such script: {target}")
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        _error("error: `optimlint run` watches torch at run time: pip install 'optimlint[validate]'")
+        return EXIT_ERROR
+    import contextlib
+
+    from .watch import run as watch
+
+    # with a machine-readable report on standard output, the script's own prints go to stderr
+    quiet = output_path is None and output_format in ("json", "github")
+    with contextlib.redirect_stdout(sys.stderr) if quiet else contextlib.nullcontext():
+        result = watch(target, rest, module=module is not None, steps=steps, settings=settings)
+    sys.stdout.flush()
+    if output_format == "json":
+        text = json_report(result.findings)
+    elif output_format == "github":
+        text = "\n".join(github_annotation(d) for d in result.findings)
+    else:
+        lines: dict[str, list[str]] = {}
+        shown = []
+        for diag in result.findings:
+            if output_format == "concise":
+                shown.append(f"{diag.location}: {diag.code} {diag.message}")
+                continue
+            if diag.path not in lines:
+                try:
+                    lines[diag.path] = Path(diag.path).read_text(encoding="utf-8").splitlines()
+                except (OSError, UnicodeDecodeError):
+                    lines[diag.path] = []
+            shown.append(text_diagnostic(diag, lines[diag.path]))
+        how = {"stopped": f"stopped after {result.steps} optimizer steps (--steps 0 runs the whole script)",
+               "finished": f"the script finished, {result.steps} optimizer steps",
+               "exited": f"the script exited with {result.exit_code}, {result.steps} optimizer steps",
+               "crashed": f"the script crashed, {result.steps} optimizer steps"}[result.ending]
+        count = len(result.findings)
+        shown.append(f"Observed {count} {'finding' if count == 1 else 'findings'} ({how})."
+                     if count else f"Nothing observed ({how}).")
+        text = "\n".join(shown)
+    if output_path is not None:
+        write_atomic(output_path, text + "\n", "utf-8")
+    elif text:
+        click.echo(text)
+    if result.crash is not None:
+        _error(result.crash.rstrip("\n"))
+    if result.internal:
+        for problem in result.internal:
+            _error(f"optimlint: internal error in a monitor (please report this):\n{problem.rstrip()}")
+        return EXIT_ERROR
+    if result.ending == "exited":
+        return result.exit_code
+    return EXIT_FINDINGS if result.findings or result.ending == "crashed" else EXIT_CLEAN
 
 
 @cli.command("validate")

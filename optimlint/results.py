@@ -34,6 +34,7 @@ class Diagnostic:
     message: str
     fix: Fix | None = None
     cell: int | None = None  # notebooks: the code cell (1-based); line and column are in it
+    observed: bool = False  # seen while the script ran (`optimlint run`), not found in its text
 
     @property
     def location(self) -> str:
@@ -55,6 +56,7 @@ class Diagnostic:
             "fix": None
             if self.fix is None
             else {"applicability": self.fix.applicability, "title": self.fix.title},
+            **({"observed": True} if self.observed else {}),
         }
 
 

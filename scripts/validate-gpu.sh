@@ -8,6 +8,8 @@
 # scripts/gpu-wheels.sh on a machine with the package registry) into a scratch folder: no
 # network. Writes OUT_DIR/validate-gpu.txt (the table) and OUT_DIR/validate-gpu.json (the
 # report); exits 1 if a claim fails or the GPU is missing (a missing GPU is never a pass).
+# Then runs the CUDA cases under `optimlint run` (OUT_DIR/watch-gpu.txt): each must be observed
+# with its rule's code on the GPU, each fixed form must show nothing.
 set -euo pipefail
 
 out=${1:?usage: scripts/validate-gpu.sh OUT_DIR [WHEEL_DIR]}
@@ -37,4 +39,14 @@ rc=$?
 set -e
 cat "$out/validate-gpu.txt"
 echo "optimlint validate exited $rc"
-exit $rc
+
+# the same cases under `optimlint run` on the GPU: the CUDA-only bugs observed, the fixed forms quiet
+set +e
+"$python" -m optimlint.validate.watching "$root/fixtures" --device cuda --only-device-claims \
+  --jobs "${JOBS:-8}" > "$out/watch-gpu.txt"
+watch_rc=$?
+set -e
+cat "$out/watch-gpu.txt"
+echo "optimlint run on the CUDA cases exited $watch_rc"
+[ "$rc" -ne 0 ] && exit "$rc"
+exit $watch_rc

@@ -7,6 +7,9 @@ stdin, as JSON::
     {"script": "/tmp/x/train.py", "stdout": "...", "stderr": "...", "probe": "...json",
      "device": "cpu" | "cuda", "timeout": 60, "env": {"NAME": "value"}}
 
+(``"watch": N`` runs the script under ``optimlint run --steps N`` instead, and writes what it
+observed, as JSON, where the probe's record would go.)
+
 For each job the worker forks; the child hides the GPU for ``"cpu"`` jobs, installs the probe,
 runs the script as ``__main__`` in its own folder with every warning shown, and writes the
 probe's record. The worker answers one JSON line: ``{"rc": int, "timed_out": bool,
@@ -56,6 +59,21 @@ def _child(job: dict[str, Any]) -> int:
     torch.set_num_threads(int(job.get("threads", 1)))
     warnings.resetwarnings()
     warnings.simplefilter("always")
+    if job.get("watch") is not None:  # `optimlint run`'s monitors instead of the probe
+        from optimlint import watch
+
+        from optimlint.config import Settings
+
+        result = watch.run(script, [], steps=int(job["watch"]),
+                           settings=Settings(extend_select=tuple(job.get("extend_select", ()))))
+        with open(job["probe"], "w", encoding="utf-8") as fh:
+            json.dump({"findings": [d.to_json() for d in result.findings], "ending": result.ending,
+                       "steps": result.steps, "crash": result.crash, "internal": result.internal}, fh)
+        if result.crash:
+            sys.stderr.write(result.crash)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return result.exit_code
     probe.install()
     rc = 0
     try:
