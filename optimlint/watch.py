@@ -176,7 +176,7 @@ class Monitor:
         self.optimizers: dict[int, tuple[Any, _Optimizer]] = {}  # id -> (weak reference, record)
         self.schedulers: dict[int, tuple[Any, _Scheduler]] = {}
         self._undo: list[Callable[[], None]] = []
-        self._depth = {"optimizer": 0, "scheduler": 0, "sched_step": 0, "apply": 0, "scaler_step": 0}
+        self._depth = {"optimizer": 0, "scheduler": 0, "sched_step": 0, "apply": 0, "scaler_step": 0, "backward": 0}
         # per parameter (by id): the gradient a step applied (its tensor id and version)
         self._applied: dict[int, tuple[Any, tuple[int, int] | None, _Where | None, Any]] = {}
         self._after: dict[int, tuple[int, int] | None] = {}  # the gradient as the last backward (or clip) left it
@@ -324,9 +324,15 @@ class Monitor:
 
         def make_backward(original: Any) -> Any:
             def backward(*args: Any, **kwargs: Any) -> Any:
+                if monitor._depth["backward"]:  # Tensor.backward calls torch.autograd.backward
+                    return original(*args, **kwargs)
                 before: dict[int, Any] = {}
                 monitor._guard(lambda: before.update(monitor._grads()))
-                result = original(*args, **kwargs)
+                monitor._depth["backward"] += 1
+                try:
+                    result = original(*args, **kwargs)
+                finally:
+                    monitor._depth["backward"] -= 1
                 monitor._guard(lambda: monitor._after_backward(before))
                 return result
             return backward

@@ -179,6 +179,16 @@ def test_a_config_chosen_scheduler_stepped_by_a_framework_is_observed(tmp_path: 
     assert fixed.returncode == 0 and json.loads(fixed.stdout) == []
 
 
+def test_a_handler_an_installed_framework_calls_is_placed_at_the_users_line(tmp_path: Path) -> None:
+    pytest.importorskip("ignite", reason="pytorch-ignite is in the test extra")
+    script = tmp_path / "train.py"
+    shutil.copy(FIXTURES / "scheduler_step_before_optimizer_step" / "ignite_epoch_started_handler.py", script)
+    proc = _cli("run", "--steps", "0", "--format", "json", "train.py", cwd=tmp_path)
+    (found,) = json.loads(proc.stdout)
+    assert found["code"] == "OPT201" and found["path"] == "train.py"  # not ignite's engine.py
+    assert script.read_text(encoding="utf-8").splitlines()[found["line"] - 1].strip() == "scheduler.step()"
+
+
 def test_a_monitor_failure_is_optimlints_not_the_scripts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     from optimlint import watch
