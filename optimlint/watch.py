@@ -68,6 +68,7 @@ class _Scheduler:
     where: _Where | None
     optimizer: Any
     built_at: int  # its optimizer's steps when it was built
+    epoch_at: int = 0  # its last_epoch when it was built (a library may advance it without step())
     steps: int = 0
     children: list[Any] = field(default_factory=list)
 
@@ -152,6 +153,11 @@ def _relay_warnings(original: Any) -> Any:
 
 def _own(filename: str) -> bool:
     return os.path.realpath(filename).startswith(_HERE)
+
+
+def _epoch(sched: Any) -> int:
+    value = getattr(sched, "last_epoch", 0)
+    return value if isinstance(value, int) else 0
 
 
 def _has_state(opt: Any) -> bool:
@@ -311,7 +317,10 @@ class Monitor:
             if "get_lr" in vars(cls):
                 def make_get_lr(original: Any) -> Any:
                     def get_lr(self: Any, *args: Any, **kwargs: Any) -> Any:
-                        if not (monitor._depth["scheduler"] or monitor._depth["sched_step"]):
+                        # torch's own marker for a deliberate call (a library stepping the schedule
+                        # by hand, as ignite's LRScheduler does) is honoured as torch honours it
+                        if not (monitor._depth["scheduler"] or monitor._depth["sched_step"]
+                                or getattr(self, "_get_lr_called_within_step", False)):
                             where = _where()
                             monitor._guard(lambda: monitor._get_lr(self, where))
                         return original(self, *args, **kwargs)
@@ -517,7 +526,7 @@ class Monitor:
     def _scheduler_built(self, sched: Any, where: _Where | None) -> None:
         opt = getattr(sched, "optimizer", None)
         steps = self._optimizer(opt).steps if opt is not None else 0
-        info = _Scheduler(where, opt, steps)
+        info = _Scheduler(where, opt, steps, _epoch(sched))
         for name in ("_schedulers",):
             info.children = list(getattr(sched, name, []) or [])
         self.schedulers[id(sched)] = (sched, info)
@@ -841,12 +850,13 @@ class Monitor:
             opt = self.optimizers.get(id(info.optimizer))
             ran = (opt[1].steps + opt[1].scaler_steps - info.built_at) if opt is not None else 0
             sized = getattr(sched, "total_steps", None) or getattr(sched, "total_size", None) or 0
-            if (completed and name in ("OneCycleLR", "CyclicLR") and ran >= 4 and info.steps * 2 < ran
-                    and info.steps * 2 < sized):
-                self.report("OPT303", info.where, f"`{name}` was stepped {info.steps} times over {ran} optimizer "
+            advanced = max(info.steps, _epoch(sched) - info.epoch_at)
+            if (completed and name in ("OneCycleLR", "CyclicLR") and ran >= 4 and advanced * 2 < ran
+                    and advanced * 2 < sized):
+                self.report("OPT303", info.where, f"`{name}` was stepped {advanced} times over {ran} optimizer "
                             "steps: it is sized in batches, so the cycle never runs; step it after every "
                             "`optimizer.step()`")
-            if (completed and info.steps == 0 and ran >= 2 and self._parent(sched) is None
+            if (completed and advanced == 0 and ran >= 2 and self._parent(sched) is None
                     and type(sched).__module__.startswith("torch.")):
                 self.report("OPT305", info.where, f"`{name}` was never stepped in the whole run ({ran} optimizer "
                             "steps): the learning rate never changed; call `scheduler.step()`")

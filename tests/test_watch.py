@@ -189,6 +189,16 @@ def test_a_handler_an_installed_framework_calls_is_placed_at_the_users_line(tmp_
     assert script.read_text(encoding="utf-8").splitlines()[found["line"] - 1].strip() == "scheduler.step()"
 
 
+def test_schedules_a_library_advances_by_hand_are_not_false_alarms(tmp_path: Path) -> None:
+    """ignite's handlers move a torch scheduler without its step() (last_epoch, get_lr under
+    torch's own in-step marker): not "never stepped", not a stray get_lr()."""
+    pytest.importorskip("ignite", reason="pytorch-ignite is in the test extra")
+    shutil.copy(DATA / "ignite_param_schedulers.py", tmp_path / "train.py")
+    proc = _cli("run", "--steps", "0", "--format", "json", "train.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout) == []
+
+
 def test_a_monitor_failure_is_optimlints_not_the_scripts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     from optimlint import watch
