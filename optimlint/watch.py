@@ -16,6 +16,7 @@ script go on; an exception of the script's own code goes through untouched.
 
 from __future__ import annotations
 
+import linecache
 import math
 import os
 import runpy
@@ -60,6 +61,8 @@ class _Optimizer:
     weights_loaded: int = 0  # the monitor's count of Module.load_state_dict calls when it was built
     backwards_at_build: int = 0  # the monitor's count of backward calls when it was built
     got_grad: bool = False  # a backward gave one of its parameters a gradient
+    stepping: bool = False  # its step has been called (the pre-step hook ran)
+    before_backward: bool = False  # reported as stepped before its backward (OPT202)
     zeroed: bool = False  # its zero_grad() was called
 
 
@@ -183,12 +186,11 @@ class Monitor:
         self.schedulers: dict[int, tuple[Any, _Scheduler]] = {}
         self._undo: list[Callable[[], None]] = []
         self._depth = {"optimizer": 0, "scheduler": 0, "sched_step": 0, "apply": 0, "scaler_step": 0, "backward": 0}
-        # per parameter (by id): the gradient a step applied (its tensor id and version)
-        self._applied: dict[int, tuple[Any, tuple[int, int] | None, _Where | None, Any]] = {}
+        # per parameter (by id): the gradient a step applied, as its tensor's id and version (not
+        # the tensor: the monitor holds no gradient memory)
+        self._applied: dict[int, tuple[Any, tuple[int, int] | None, _Where | None]] = {}
         self._after: dict[int, tuple[int, int] | None] = {}  # the gradient as the last backward (or clip) left it
         self._in_step = 0  # inside an optimizer step (LBFGS's closure runs backward there)
-        self._first_step_done: set[int] = set()
-        self._opt202: set[int] = set()  # optimizers reported as stepped before their backward
         self._weights_loaded = 0  # Module.load_state_dict calls (a rebuilt optimizer after one is a restart)
         self._stale: dict[int, _Where | None] = {}  # a backward added to an applied gradient
         self._fresh: dict[int, int] = {}  # a gradient from backward number N, not used by a step
@@ -200,6 +202,7 @@ class Monitor:
         self._scaled: dict[int, str] = {}  # GradScaler (by id) -> "scaled" / "unscaled" since its update
         self._last: dict[int, str] = {}  # per parameter: "step" or "backward", whichever came last
         self._built_at: dict[tuple[str, int], list[tuple[set[int], Any]]] = {}
+        self._by_line: dict[tuple[str, int], int] = {}  # scheduler construction line -> the last one built
 
     # -- findings -------------------------------------------------------------------------------
 
@@ -210,8 +213,6 @@ class Monitor:
         if key in self.findings:
             return
         from .registry import rule_by_code
-
-        import linecache
 
         rule = rule_by_code(code)
         text = linecache.getline(where.path, where.line).rstrip("\r\n")
@@ -527,9 +528,21 @@ class Monitor:
         opt = getattr(sched, "optimizer", None)
         steps = self._optimizer(opt).steps if opt is not None else 0
         info = _Scheduler(where, opt, steps, _epoch(sched))
-        for name in ("_schedulers",):
-            info.children = list(getattr(sched, name, []) or [])
+        info.children = list(getattr(sched, "_schedulers", []) or [])  # SequentialLR, ChainedScheduler
+        # Schedulers are held until the end (the checks of the whole run need them, and a script's
+        # locals are gone by then), but one built again at the same line replaces the last one:
+        # a scheduler (and its optimizer's state) rebuilt every epoch is not kept alive many times.
+        if where is not None:
+            line = (where.path, where.line)
+            previous = self._by_line.get(line)
+            if previous is not None and previous != id(sched) and not self._parent_of_id(previous):
+                self.schedulers.pop(previous, None)
+            self._by_line[line] = id(sched)
         self.schedulers[id(sched)] = (sched, info)
+
+    def _parent_of_id(self, key: int) -> bool:
+        known = self.schedulers.get(key)
+        return known is not None and any(child is known[0] for _, i in self.schedulers.values() for child in i.children)
 
     def _scheduler(self, sched: Any) -> _Scheduler | None:
         known = self.schedulers.get(id(sched))
@@ -702,13 +715,13 @@ class Monitor:
         params = info.params = [p for g in opt.param_groups for p in g["params"]]
         name = type(opt).__name__
         closure = len(args) > 1 or kwargs.get("closure") is not None  # args[0] is the optimizer
-        first = id(opt) not in self._first_step_done
-        self._first_step_done.add(id(opt))
+        first = not info.stepping
+        info.stepping = True
         if not closure and params:
             with_grad = [p for p in params if p.grad is not None]
             touched = any(id(p) in self._fresh or id(p) in self._discarded for p in params)
             if not with_grad and (touched or info.got_grad):
-                if touched and id(opt) not in self._opt202:
+                if touched and not info.before_backward:
                     where = _where()
                     self.report("OPT203", where, f"the gradients a `backward()` gave `{name}`'s parameters were "
                                 "removed before this step: it applies nothing; clear gradients after the step, "
@@ -717,7 +730,7 @@ class Monitor:
                 self._never_reached(f"`{name}`", info)
             elif first and not with_grad:
                 where = _where()
-                self._opt202.add(id(opt))
+                info.before_backward = True
                 self.report("OPT202", where, f"`{name}.step()` ran before any `backward()` gave its parameters "
                             "gradients: each update applies the previous iteration's gradients; step after "
                             "`loss.backward()`")
@@ -741,7 +754,7 @@ class Monitor:
                 self.report("OPT204", where, f"`{name}.step()` uses gradients a previous step already applied "
                             "(nothing cleared them before the next backward): updates grow with every "
                             "iteration; call `optimizer.zero_grad()` once per step")
-        if self._discarded and id(opt) not in self._opt202:
+        if self._discarded and not info.before_backward:
             cleared = next((self._discarded[id(p)][0] for p in params if id(p) in self._discarded
                             and self._discarded[id(p)][1] not in self._consumed), None)
             # gradients changed by the script itself after the backward (saved, cleared, added back:
@@ -766,10 +779,13 @@ class Monitor:
             number = self._fresh.pop(key, None)
             if number is not None:
                 self._consumed.add(number)
-            self._applied[key] = (p, _grad_key(p), None, p.grad)
+            self._applied[key] = (p, _grad_key(p), None)
             self._last[key] = "step"
             self._after.pop(key, None)
         self._in_step = 1
+        if len(self._consumed) > 4096:  # only backward numbers still held somewhere matter
+            held = set(self._fresh.values()) | {number for _, number in self._discarded.values()}
+            self._consumed &= held
 
     def _check_state(self, opt: Any, info: _Optimizer, moved: _Where) -> None:
         import torch
@@ -802,7 +818,7 @@ class Monitor:
             if entry is not None and p.grad is not None:
                 if where is None:
                     where = _where()
-                self._applied[id(p)] = (p, _grad_key(p), where, p.grad)
+                self._applied[id(p)] = (p, _grad_key(p), where)
 
     def _never_reached(self, name: str, info: _Optimizer) -> None:
         self.report("OPT101", info.where, f"{name}'s tensors got no gradient from the "
@@ -812,8 +828,6 @@ class Monitor:
 
     def crashed(self, exc: BaseException) -> None:
         """Crashes in the script's own code whose message is a rule's run-time symptom."""
-        import linecache
-
         tb, where = exc.__traceback__, None
         while tb is not None:
             if _user_file(tb.tb_frame.f_code.co_filename):
@@ -916,8 +930,8 @@ def run(target: str, args: list[str], module: bool = False, steps: int = DEFAULT
             sys.path.pop(0)
     if ending != "crashed":
         monitor._guard(lambda: monitor.finish(ending == "finished"))
-    findings = sorted((replace(d, path=_shown(d.path, here)) for d in
-                       _kept(monitor.findings.values(), settings or Settings())), key=lambda d: (d.path, d.line, d.code))
+    kept = _kept(monitor.findings.values(), settings or Settings())
+    findings = sorted((replace(d, path=_shown(d.path, here)) for d in kept), key=lambda d: (d.path, d.line, d.code))
     return RunResult(findings, monitor.total_steps, ending, code, crash, monitor.internal)
 
 
@@ -927,8 +941,6 @@ def _shown(path: str, here: str) -> str:
 
 
 def _kept(findings: Any, settings: Settings) -> list[Diagnostic]:
-    import linecache
-
     from .engine import _suppressed
     from .registry import rule_by_code
 

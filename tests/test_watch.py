@@ -199,6 +199,27 @@ def test_schedules_a_library_advances_by_hand_are_not_false_alarms(tmp_path: Pat
     assert json.loads(proc.stdout) == []
 
 
+def test_the_monitors_keep_no_rebuilt_optimizer_alive(tmp_path: Path) -> None:
+    """An optimizer and scheduler rebuilt every epoch (OPT404): the monitors must not keep the old
+    ones, and their state, alive while the script runs."""
+    (tmp_path / "rebuild.py").write_text(
+        "import gc\nimport torch\n"
+        "model = torch.nn.Linear(4, 1)\n"
+        "for epoch in range(30):\n"
+        "    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)\n"
+        "    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1)\n"
+        "    for _ in range(3):\n"
+        "        optimizer.zero_grad()\n"
+        "        model(torch.randn(8, 4)).pow(2).mean().backward()\n"
+        "        optimizer.step()\n"
+        "    scheduler.step()\n"
+        "gc.collect()\n"
+        "print(sum(isinstance(o, torch.optim.Optimizer) for o in gc.get_objects()))\n", encoding="utf-8")
+    proc = _cli("run", "--steps", "0", "--format", "json", "rebuild.py", cwd=tmp_path)
+    assert int(proc.stderr.strip().splitlines()[-1]) <= 2
+    assert [f["code"] for f in json.loads(proc.stdout)] == ["OPT404"]
+
+
 def test_a_monitor_failure_is_optimlints_not_the_scripts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     from optimlint import watch
