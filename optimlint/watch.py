@@ -62,6 +62,7 @@ class _Optimizer:
     backwards_at_build: int = 0  # the monitor's count of backward calls when it was built
     got_grad: bool = False  # a backward gave one of its parameters a gradient
     stepping: bool = False  # its step has been called (the pre-step hook ran)
+    checked: int = 0  # the monitor's count of moves when its state was last compared with its parameters
     before_backward: bool = False  # reported as stepped before its backward (OPT202)
     zeroed: bool = False  # its zero_grad() was called
 
@@ -198,7 +199,8 @@ class Monitor:
         self._backwards = 0
         self._discarded: dict[int, tuple[_Where | None, int]] = {}  # cleared before a step used it (backward no.)
         self._replaced: dict[int, tuple[Any, _Where | None]] = {}  # parameters a move swapped out
-        self._moved: _Where | None = None  # a move/cast/state load since the last state check
+        self._moved: _Where | None = None  # the last move, cast or state load
+        self._moves = 0  # how many there were: each optimizer checks its state once after each
         self._scaled: dict[int, str] = {}  # GradScaler (by id) -> "scaled" / "unscaled" since its update
         self._last: dict[int, str] = {}  # per parameter: "step" or "backward", whichever came last
         self._built_at: dict[tuple[str, int], list[tuple[set[int], Any]]] = {}
@@ -447,7 +449,7 @@ class Monitor:
         def wrap_load(original: Any) -> Any:
             def load_state_dict(self: Any, *args: Any, **kwargs: Any) -> Any:
                 result = original(self, *args, **kwargs)
-                monitor._moved = monitor._moved or _where()
+                monitor._moved_at(_where())
                 return result
             return load_state_dict
 
@@ -697,7 +699,11 @@ class Monitor:
         for p in before:
             if id(p) not in after:
                 self._replaced[id(p)] = (p, where)
-        self._moved = self._moved or where
+        self._moved_at(where)
+
+    def _moved_at(self, where: _Where | None) -> None:
+        self._moved = where or self._moved
+        self._moves += 1
 
     @staticmethod
     def _not_zero(grad: Any) -> bool:
@@ -770,7 +776,8 @@ class Monitor:
             self.report("OPT205", where, f"`{name}.step()` is called directly while a `GradScaler` scaled the "
                         "loss: it applies gradients multiplied by the scale (inf/NaN steps are not skipped); "
                         "call `scaler.step(optimizer)` then `scaler.update()`")
-        if self._moved is not None:
+        if self._moved is not None and info.checked < self._moves:
+            info.checked = self._moves
             self._check_state(opt, info, self._moved)
         for p in params:
             key = id(p)
@@ -810,8 +817,6 @@ class Monitor:
         info = self._optimizer(opt)
         info.steps += 1
         self.total_steps += 1
-        if self._moved is not None and all(i.steps for _, i in self.optimizers.values()):
-            self._moved = None
         where = None
         for p in info.params:
             entry = self._applied.get(id(p))
