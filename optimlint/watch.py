@@ -285,8 +285,6 @@ class Monitor:
         classes = [torch.optim.Optimizer] + [c for c in vars(torch.optim).values() if isinstance(c, type)
                                               and issubclass(c, torch.optim.Optimizer) and "__init__" in vars(c)
                                               and c is not torch.optim.Optimizer]
-        monitor = self
-
         for cls in classes:
             self._patch(cls, "__init__", self._constructor("optimizer", self._built))
 
