@@ -231,8 +231,8 @@ class OptimlintServer(LanguageServer):
         # then not offered, rather than offered and found empty when chosen
         lazy = self.resolves_edits() and not in_notebook
         path = Path(document.path)
-        notebook_path = to_fs_path(self.workspace.get_notebook_document(cell_uri=uri).uri) if in_notebook else None
-        settings = self.settings_for(Path(notebook_path) if notebook_path else path)
+        cells = self._notebook_cells(uri) if in_notebook else None
+        settings = self.settings_for(cells[1] if cells is not None else path)  # a notebook's, for its cells
         allowed = ("safe", "unsafe") if settings.unsafe_fixes else ("safe",)
         for found in here:
             lsp = self.to_lsp(document, found)
@@ -262,16 +262,24 @@ class OptimlintServer(LanguageServer):
                 actions.append(action)
         return actions
 
-    def _notebook_one_fix(self, cell_uri: str, code: str, line: int, column: int) -> dict[str, list[types.TextEdit]] | None:
-        """The fix of one finding of a notebook cell, as edits of the cells it changes; None when
-        it would move code into another cell (or the notebook has IPython magics to restore)."""
+    def _notebook_cells(self, cell_uri: str) -> tuple[list[Any], Path] | None:
+        """The text documents of the code cells of the notebook ``cell_uri`` belongs to, in
+        order, and the notebook's path; None when it belongs to none."""
         notebook_doc = self.workspace.get_notebook_document(cell_uri=cell_uri)
         if notebook_doc is None:
             return None
         cells = [c for c in notebook_doc.cells if c.kind == types.NotebookCellKind.Code]
         documents = [self.workspace.get_text_document(c.document) for c in cells]
+        return documents, Path(to_fs_path(notebook_doc.uri) or notebook_doc.uri)
+
+    def _notebook_one_fix(self, cell_uri: str, code: str, line: int, column: int) -> dict[str, list[types.TextEdit]] | None:
+        """The fix of one finding of a notebook cell, as edits of the cells it changes; None when
+        it would move code into another cell (or the notebook has IPython magics to restore)."""
+        known = self._notebook_cells(cell_uri)
+        if known is None:
+            return None
+        documents, path = known
         number = next((n for n, d in enumerate(documents, start=1) if d.uri == cell_uri), None)
-        path = Path(to_fs_path(notebook_doc.uri) or notebook_doc.uri)
         from . import notebook
         from .engine import fix_one
 
@@ -291,26 +299,19 @@ class OptimlintServer(LanguageServer):
         after = None if fixed is None else notebook._split(fixed, len(documents))
         if before is None or after is None or notebook._crosses_cells(before, after):
             return None
-        changes: dict[str, list[types.TextEdit]] = {}
-        for document, source in zip(documents, after):
-            if not document.source.endswith("\n") and source.endswith("\n"):
-                source = source[:-1]
-            edit = _replacement(document, source)
-            if edit is not None:
-                changes[document.uri] = [edit]
-        return changes or None
+        # a cell's text has no final newline of its own unless it had one
+        after = [s[:-1] if s.endswith("\n") and not d.source.endswith("\n") else s for d, s in zip(documents, after)]
+        return _cell_edits(documents, after) or None
 
     def _notebook_fix_all(self, cell_uri: str) -> types.CodeAction | None:
         """"Fix all" in a notebook: the cells ``optimlint check --fix`` would change, each
         replaced by its fixed source (fixes that would move code across cells are not applied)."""
-        notebook_doc = self.workspace.get_notebook_document(cell_uri=cell_uri)
-        if notebook_doc is None:
+        known = self._notebook_cells(cell_uri)
+        if known is None:
             return None
-        cells = [c for c in notebook_doc.cells if c.kind == types.NotebookCellKind.Code]
-        documents = [self.workspace.get_text_document(c.document) for c in cells]
+        documents, path = known
         if not any(self.found.get(d.uri) and self.found[d.uri].findings for d in documents):
             return None
-        path = Path(to_fs_path(notebook_doc.uri) or notebook_doc.uri)
         settings = self.settings_for(path)
         from . import notebook
 
@@ -321,12 +322,7 @@ class OptimlintServer(LanguageServer):
             return None
         if not result.changed:
             return None
-        sources = [notebook._cell_text(c) for c in json.loads(fixed)["cells"]]
-        changes = {}
-        for document, source in zip(documents, sources):
-            edit = _replacement(document, source)
-            if edit is not None:
-                changes[document.uri] = [edit]
+        changes = _cell_edits(documents, [notebook._cell_text(c) for c in json.loads(fixed)["cells"]])
         if not changes:
             return None
         title = "Fix all optimlint findings" if settings.unsafe_fixes else "Fix all safe optimlint findings"
@@ -436,6 +432,16 @@ def _replacement(document: Any, new: str) -> types.TextEdit | None:
     span = types.Range(start=types.Position(line=start, character=0),
                        end=types.Position(line=len(a) - end, character=0))
     return types.TextEdit(range=span, new_text="".join(b[start:len(b) - end]))
+
+
+def _cell_edits(documents: list[Any], sources: list[str]) -> dict[str, list[types.TextEdit]]:
+    """Edits turning each cell document into its new source (cells left as they are: none)."""
+    changes = {}
+    for document, source in zip(documents, sources):
+        edit = _replacement(document, source)
+        if edit is not None:
+            changes[document.uri] = [edit]
+    return changes
 
 
 def _noqa_edit(document: Any, found: Diagnostic) -> types.TextEdit | None:

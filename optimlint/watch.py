@@ -189,11 +189,11 @@ class Monitor:
         self._depth = {"optimizer": 0, "scheduler": 0, "sched_step": 0, "apply": 0, "scaler_step": 0, "backward": 0}
         # per parameter (by id): the gradient a step applied, as its tensor's id and version (not
         # the tensor: the monitor holds no gradient memory)
-        self._applied: dict[int, tuple[Any, tuple[int, int] | None, _Where | None]] = {}
+        self._applied: dict[int, tuple[Any, tuple[int, int] | None]] = {}
         self._after: dict[int, tuple[int, int] | None] = {}  # the gradient as the last backward (or clip) left it
         self._in_step = 0  # inside an optimizer step (LBFGS's closure runs backward there)
         self._weights_loaded = 0  # Module.load_state_dict calls (a rebuilt optimizer after one is a restart)
-        self._stale: dict[int, _Where | None] = {}  # a backward added to an applied gradient
+        self._stale: set[int] = set()  # parameters whose applied gradient a backward added to
         self._fresh: dict[int, int] = {}  # a gradient from backward number N, not used by a step
         self._consumed: set[int] = set()  # backward numbers some step used
         self._backwards = 0
@@ -271,7 +271,7 @@ class Monitor:
                     original(self, *args, **kwargs)
                 except Exception as exc:
                     if outermost:
-                        monitor._guard(lambda: monitor._constructor_failed(type(self).__name__, exc, _where()))
+                        monitor._guard(lambda e=exc: monitor._constructor_failed(type(self).__name__, e, _where()))
                     raise
                 finally:
                     monitor._depth[kind] -= 1
@@ -308,7 +308,7 @@ class Monitor:
                         try:
                             return original(self, *args, **kwargs)
                         except Exception as exc:
-                            monitor._guard(lambda: monitor._step_failed(self, exc, where))
+                            monitor._guard(lambda e=exc: monitor._step_failed(self, e, where))
                             raise
                         finally:
                             monitor._depth["sched_step"] -= 1
@@ -369,7 +369,7 @@ class Monitor:
         for name in ("clip_grad_norm_", "clip_grad_value_"):
             original = getattr(nn_utils, name)
 
-            def clip(parameters: Any, *args: Any, __original: Any = original, __name: str = name, **kwargs: Any) -> Any:
+            def clip(parameters: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
                 if isinstance(parameters, torch.Tensor):
                     params = [parameters]
                 else:
@@ -401,22 +401,15 @@ class Monitor:
         def make(name: str) -> Callable[[Any], Any]:
             def wrap(original: Any) -> Any:
                 def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-                    if name == "step":
-                        monitor._depth["scaler_step"] += 1
-                        try:
-                            result = original(self, *args, **kwargs)
-                        except (RuntimeError, AssertionError) as exc:
-                            monitor._guard(lambda: monitor._scaler_failed(exc, _where()))
-                            raise
-                        finally:
-                            monitor._depth["scaler_step"] -= 1
-                        monitor._guard(lambda: monitor._scaler_event(self, name, args))
-                        return result
+                    inside = int(name == "step")  # the optimizer step it makes is not a bypass
+                    monitor._depth["scaler_step"] += inside
                     try:
                         result = original(self, *args, **kwargs)
                     except (RuntimeError, AssertionError) as exc:
-                        monitor._guard(lambda: monitor._scaler_failed(exc, _where()))
+                        monitor._guard(lambda e=exc: monitor._scaler_failed(e, _where()))
                         raise
+                    finally:
+                        monitor._depth["scaler_step"] -= inside
                     monitor._guard(lambda: monitor._scaler_event(self, name, args))
                     return result
                 return method
@@ -444,23 +437,20 @@ class Monitor:
 
         self._patch(torch.nn.Module, "_apply", wrap)
 
-        def wrap_load(original: Any) -> Any:
-            def load_state_dict(self: Any, *args: Any, **kwargs: Any) -> Any:
-                result = original(self, *args, **kwargs)
-                monitor._moved_at(_where())
-                return result
-            return load_state_dict
+        def then(record: Callable[[], None]) -> Callable[[Any], Any]:
+            def wrap(original: Any) -> Any:
+                def load_state_dict(self: Any, *args: Any, **kwargs: Any) -> Any:
+                    result = original(self, *args, **kwargs)
+                    monitor._guard(record)
+                    return result
+                return load_state_dict
+            return wrap
 
-        self._patch(torch.optim.Optimizer, "load_state_dict", wrap_load)
-
-        def wrap_module_load(original: Any) -> Any:
-            def load_state_dict(self: Any, *args: Any, **kwargs: Any) -> Any:
-                result = original(self, *args, **kwargs)
-                monitor._weights_loaded += 1
-                return result
-            return load_state_dict
-
-        self._patch(torch.nn.Module, "load_state_dict", wrap_module_load)
+        # optimizer state loaded: compared with its parameters at the next step
+        self._patch(torch.optim.Optimizer, "load_state_dict", then(lambda: monitor._moved_at(_where())))
+        # weights reloaded: an optimizer built again afterwards is a restart, not OPT404
+        self._patch(torch.nn.Module, "load_state_dict",
+                    then(lambda: setattr(monitor, "_weights_loaded", monitor._weights_loaded + 1)))
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -616,21 +606,17 @@ class Monitor:
                           and self._not_zero(p.grad))
         return out
 
-    def _after_backward(self, before: dict[int, tuple[int, int] | None]) -> None:
+    def _after_backward(self, before: dict[int, tuple[tuple[int, int] | None, bool]]) -> None:
         self._backwards += 1
         number = self._backwards
-        where = None
         changed: set[int] = set()
         for p in self._known_params():
             key = _grad_key(p)
             old, uncleared = before.get(id(p), (None, False))
             if key == old or key is None:
                 continue
-            applied = self._applied.pop(id(p), None)
-            if applied is not None and uncleared:
-                if where is None:
-                    where = _where()
-                self._stale[id(p)] = applied[2]
+            if self._applied.pop(id(p), None) is not None and uncleared:
+                self._stale.add(id(p))
             self._fresh[id(p)] = number
             self._last[id(p)] = "backward"
             self._after[id(p)] = key
@@ -648,7 +634,7 @@ class Monitor:
             if number is not None and number not in self._consumed and p.grad is not None:
                 self._discarded[key] = (where, number)
             self._applied.pop(key, None)
-            self._stale.pop(key, None)
+            self._stale.discard(key)
             self._after.pop(key, None)
 
     def _clip(self, params: list[Any], limit: Any, where: _Where | None) -> None:
@@ -779,12 +765,12 @@ class Monitor:
             self._check_state(opt, info, self._moved)
         for p in params:
             key = id(p)
-            self._stale.pop(key, None)
+            self._stale.discard(key)
             self._discarded.pop(key, None)
             number = self._fresh.pop(key, None)
             if number is not None:
                 self._consumed.add(number)
-            self._applied[key] = (p, _grad_key(p), None)
+            self._applied[key] = (p, _grad_key(p))
             self._last[key] = "step"
             self._after.pop(key, None)
         self._in_step = 1
@@ -815,13 +801,9 @@ class Monitor:
         info = self._optimizer(opt)
         info.steps += 1
         self.total_steps += 1
-        where = None
-        for p in info.params:
-            entry = self._applied.get(id(p))
-            if entry is not None and p.grad is not None:
-                if where is None:
-                    where = _where()
-                self._applied[id(p)] = (p, _grad_key(p), where)
+        for p in info.params:  # the gradient as the step left it (a step may rewrite it in place)
+            if id(p) in self._applied and p.grad is not None:
+                self._applied[id(p)] = (p, _grad_key(p))
 
     def _never_reached(self, name: str, info: _Optimizer) -> None:
         self.report("OPT101", info.where, f"{name}'s tensors got no gradient from the "
@@ -925,7 +907,7 @@ def run(target: str, args: list[str], module: bool = False, steps: int = DEFAULT
         crash = "".join(traceback.format_exception(type(exc), exc, _user_traceback(exc.__traceback__)))
         # while the traceback still holds the script's frames (and so its optimizers)
         monitor._guard(lambda: monitor.finish(False, True))
-        monitor._guard(lambda: monitor.crashed(exc))
+        monitor._guard(lambda e=exc: monitor.crashed(e))
     finally:
         monitor.uninstall()
         sys.argv = saved_argv

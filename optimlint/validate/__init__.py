@@ -148,17 +148,18 @@ class _Runner:
         self._lock = threading.Lock()
         self._n = 0
 
-    def run(self, name: str, source: str, device: str, claim: Claim | None) -> tuple[dict[str, Any], str, dict | None]:
+    def run(self, name: str, source: str, device: str, claim: Claim | None,
+            extra: dict[str, Any] | None = None) -> tuple[dict[str, Any], str, dict | None]:
         with self._lock:
             self._n += 1
             folder = self.scratch / f"run{self._n:05d}"
         folder.mkdir(parents=True)
         script = folder / name
         script.write_text(source, encoding="utf-8")
-        return self._run(folder, script, None, device, claim)
+        return self._run(folder, script, None, device, claim, extra)
 
-    def run_project(self, case: Case, texts: dict[Path, str], device: str,
-                    claim: Claim | None) -> tuple[dict[str, Any], str, dict | None]:
+    def run_project(self, case: Case, texts: dict[Path, str], device: str, claim: Claim | None,
+                    extra: dict[str, Any] | None = None) -> tuple[dict[str, Any], str, dict | None]:
         """Run a fixture project's entry point from its top folder, in a copy where the files of
         ``texts`` have those texts (the fixed forms)."""
         assert case.project is not None
@@ -169,10 +170,12 @@ class _Runner:
         shutil.copytree(case.project, top, ignore=shutil.ignore_patterns("*.fixed.py", "__pycache__"))
         for file, text in texts.items():
             (top / file.relative_to(case.project)).write_text(text, encoding="utf-8")
-        return self._run(folder, top / case.path.relative_to(case.project), top, device, claim)
+        return self._run(folder, top / case.path.relative_to(case.project), top, device, claim, extra)
 
-    def _run(self, folder: Path, script: Path, cwd: Path | None, device: str,
-             claim: Claim | None) -> tuple[dict[str, Any], str, dict | None]:
+    def _run(self, folder: Path, script: Path, cwd: Path | None, device: str, claim: Claim | None,
+             extra: dict[str, Any] | None = None) -> tuple[dict[str, Any], str, dict | None]:
+        """Run one script in a worker; ``extra`` adds to the job (``"watch"``: under the monitors
+        of ``optimlint run``, whose record then takes the probe's place)."""
         job = {
             "cwd": str(cwd) if cwd is not None else None,
             "script": str(script),
@@ -182,6 +185,7 @@ class _Runner:
             "device": device,
             "timeout": self.timeout,
             "env": {"PYTHONHASHSEED": "0", **(claim.env if claim else {})},
+            **(extra or {}),
         }
         answer = self.pool.ask(job)
         stderr = (folder / "stderr.txt").read_text(encoding="utf-8", errors="replace")

@@ -9,7 +9,6 @@ show nothing; no case may be observed with another rule's code.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import tempfile
@@ -17,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from . import WorkerPool, _missing_requirement
+from . import WorkerPool, _missing_requirement, _Runner
 from .cases import Case, find_cases, folder_settings
 
 
@@ -37,27 +36,20 @@ def watch_cases(items: list[tuple[Case, bool]], device: str = "cpu", jobs: int =
     requirements are missing are left out."""
     pool = WorkerPool(jobs)
     scratch = Path(tempfile.mkdtemp(prefix="optimlint-watch-"))
+    runner = _Runner(pool, scratch, timeout)
 
     def one(item: tuple[Case, bool]) -> tuple[str, dict[str, Any]]:
         case, fixed = item
-        folder = Path(tempfile.mkdtemp(dir=scratch))
+        extra = {"watch": 0, "extend_select": list(folder_settings(case.rule_dir).extend_select)}
         if case.project is not None:  # a project runs from its top folder, as `python tools/train.py`
-            top = folder / case.project.name
-            shutil.copytree(case.project, top, ignore=shutil.ignore_patterns("*.fixed.py", "__pycache__"))
-            if fixed:
-                for source, fixed_file in case.expected_fixes().items():
-                    shutil.copy(fixed_file, top / source.relative_to(case.project))
-            script, cwd = top / case.path.relative_to(case.project), str(top)
+            texts = {source: fixed_file.read_text(encoding="utf-8")
+                     for source, fixed_file in case.expected_fixes().items()} if fixed else {}
+            answer, stderr, record = runner.run_project(case, texts, device, None, extra)
         else:
-            script, cwd = folder / case.path.name, None
-            shutil.copy(case.fixed_path if fixed else case.path, script)
-        record = folder / "observed.json"
-        answer = pool.ask({"cwd": cwd, "script": str(script), "stdout": str(folder / "stdout.txt"),
-                           "stderr": str(folder / "stderr.txt"), "probe": str(record), "device": device,
-                           "timeout": timeout, "env": {"PYTHONHASHSEED": "0"}, "watch": 0,
-                           "extend_select": list(folder_settings(case.rule_dir).extend_select)})
-        data: dict[str, Any] = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
-        data["stderr"] = (folder / "stderr.txt").read_text(encoding="utf-8", errors="replace")[-3000:]
+            source = (case.fixed_path if fixed else case.path).read_text(encoding="utf-8")
+            answer, stderr, record = runner.run(case.path.name, source, device, None, extra)
+        data: dict[str, Any] = dict(record or {})
+        data["stderr"] = stderr[-3000:]
         data["timed_out"] = bool(answer.get("timed_out"))
         return label(case, fixed), data
 

@@ -61,7 +61,6 @@ def _child(job: dict[str, Any]) -> int:
     warnings.simplefilter("always")
     if job.get("watch") is not None:  # `optimlint run`'s monitors instead of the probe
         from optimlint import watch
-
         from optimlint.config import Settings
 
         result = watch.run(script, [], steps=int(job["watch"]),
